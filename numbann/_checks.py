@@ -1,0 +1,47 @@
+"""Input validation shared by the public API: clear errors, no silent broadcasting."""
+import numpy as np
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def as_dtype(dtype):
+    """numpy float32/float64 from a name or dtype; anything else is a ValueError."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = str(dtype)
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return np.dtype(DTYPES[name])
+
+
+def inputs(X, n_inputs, dtype, name="X"):
+    """X as a C-contiguous (m, n_inputs) array of the network's dtype."""
+    X = np.asarray(X)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) \
+            or np.issubdtype(X.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    if X.ndim != 2:
+        hint = " (one sample: X.reshape(1, -1))" if X.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D with shape (m, {n_inputs}), got shape {X.shape}{hint}")
+    if X.shape[1] != n_inputs:
+        raise ValueError(f"{name} has {X.shape[1]} columns but the network takes {n_inputs} "
+                         f"inputs: expected shape (m, {n_inputs}), got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (0 rows)")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return X
+
+
+def same_rows(X, Y, xname="X", yname="Y"):
+    if len(X) != len(Y):
+        raise ValueError(f"{xname} has {len(X)} rows but {yname} has {len(Y)}: "
+                         "one target row per sample")
+
+
+def positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

@@ -1,0 +1,97 @@
+"""Activation functions: name -> code for the kernels, formula, derivative.
+
+``get("leaky_relu", alpha=0.2)`` returns an :class:`Activation`; calling it on
+an array evaluates ``g(z)`` with the same kernel the engine trains with, and
+``derivative(z)`` gives ``g'(z)`` (for softmax, the vector-Jacobian product
+with a ones vector is zero, so ``derivative`` is refused there).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .kernels import codes
+from .kernels.cpu import activate, backprop_activation
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str
+    code: int
+    formula: str
+    slope: str
+    alpha: float = 0.0
+
+    def _as2d(self, z):
+        z = np.asarray(z, dtype=np.float64)
+        return z, np.ascontiguousarray(z.reshape(1, -1) if z.ndim < 2 else z)
+
+    def __call__(self, z):
+        """g(z), elementwise (softmax: along the last axis of a 2-D array)."""
+        z, z2 = self._as2d(z)
+        a = np.empty_like(z2)
+        activate(self.code, self.alpha, z2, a)
+        return a.reshape(z.shape)
+
+    def derivative(self, z):
+        """g'(z), elementwise."""
+        if self.code == codes.SOFTMAX:
+            raise ValueError("softmax has a Jacobian, not an elementwise derivative: "
+                             "da_i/dz_j = a_i (1[i=j] - a_j)")
+        z, z2 = self._as2d(z)
+        slope = np.ones_like(z2)
+        backprop_activation(self.code, self.alpha, z2, self(z2), slope)
+        return slope.reshape(z.shape)
+
+    def __repr__(self):
+        extra = f", alpha={self.alpha}" if self.code in (codes.LEAKY_RELU, codes.ELU) else ""
+        return f"Activation({self.name!r}{extra})"
+
+
+_REGISTRY = {
+    "identity": (codes.IDENTITY, "g(z) = z", "g'(z) = 1", 0.0),
+    "step": (codes.STEP, "g(z) = 1 if z > 0 else 0 (Heaviside, the perceptron's unit)",
+             "g'(z) = 0 (no gradient flows: perceptrons learn by their own rule)", 0.0),
+    "sigmoid": (codes.SIGMOID, "g(z) = 1 / (1 + e^-z)", "g'(z) = g(z) (1 - g(z))", 0.0),
+    "tanh": (codes.TANH, "g(z) = (e^z - e^-z) / (e^z + e^-z)", "g'(z) = 1 - g(z)^2", 0.0),
+    "relu": (codes.RELU, "g(z) = max(0, z)", "g'(z) = 1 if z > 0 else 0", 0.0),
+    "leaky_relu": (codes.LEAKY_RELU, "g(z) = max(alpha z, z)", "g'(z) = 1 if z > 0 else alpha", 0.01),
+    "elu": (codes.ELU, "g(z) = z if z > 0 else alpha (e^z - 1)",
+            "g'(z) = 1 if z > 0 else alpha e^z", 1.0),
+    "softmax": (codes.SOFTMAX, "g(z)_i = e^{z_i} / sum_j e^{z_j}",
+                "da_i/dz_j = a_i (1[i=j] - a_j)", 0.0),
+}
+NAMES = tuple(_REGISTRY)
+_ALIASES = {"linear": "identity", "none": "identity", "heaviside": "step",
+            "leakyrelu": "leaky_relu", "logistic": "sigmoid"}
+
+
+def get(activation, alpha=None):
+    """Resolve a name (or an :class:`Activation`) to an :class:`Activation`."""
+    if isinstance(activation, Activation):
+        return activation
+    if not isinstance(activation, str):
+        raise TypeError(f"activation must be a name or an Activation, got {type(activation).__name__}")
+    name = _ALIASES.get(activation.lower(), activation.lower())
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown activation {activation!r}; valid names: {', '.join(NAMES)}")
+    code, formula, slope, default_alpha = _REGISTRY[name]
+    if alpha is None:
+        alpha = default_alpha
+    elif code not in (codes.LEAKY_RELU, codes.ELU):
+        raise ValueError(f"activation {name!r} takes no alpha")
+    alpha = float(alpha)
+    if code == codes.LEAKY_RELU and not 0 <= alpha < 1:
+        raise ValueError(f"leaky_relu alpha must be in [0, 1), got {alpha}")
+    if code == codes.ELU and not alpha > 0:
+        raise ValueError(f"elu alpha must be > 0, got {alpha}")
+    return Activation(name, code, formula, slope, alpha)
+
+
+def LeakyReLU(alpha=0.01):
+    """max(alpha z, z)."""
+    return get("leaky_relu", alpha)
+
+
+def ELU(alpha=1.0):
+    """z if z > 0 else alpha (e^z - 1)."""
+    return get("elu", alpha)

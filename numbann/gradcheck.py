@@ -1,0 +1,64 @@
+"""Finite-difference check of backprop, usable on any network."""
+import numpy as np
+
+from .kernels import cpu
+
+
+class GradcheckReport:
+    """Worst relative error per layer: ``errors[l] = (err_W, err_b)``.
+
+    The error of a block is max_i |num_i - bp_i| / max(max|num|, max|bp|, tiny):
+    the largest disagreement relative to the size of that block's gradient.
+    """
+
+    def __init__(self, errors, numeric, backprop):
+        self.errors = errors
+        self.numeric = numeric
+        self.backprop = backprop
+
+    @property
+    def max_error(self):
+        return max(max(pair) for pair in self.errors.values())
+
+    def ok(self, tol=1e-6):
+        return self.max_error < tol
+
+    def __repr__(self):
+        rows = [f"  layer {l}: dW {eW:.2e}  db {eb:.2e}" for l, (eW, eb) in self.errors.items()]
+        return "GradcheckReport(max relative error {:.2e})\n{}".format(self.max_error, "\n".join(rows))
+
+
+def _relative(num, bp):
+    scale = max(np.max(np.abs(num), initial=0.0), np.max(np.abs(bp), initial=0.0), 1e-300)
+    return float(np.max(np.abs(num - bp), initial=0.0) / scale)
+
+
+def gradcheck(net, X, Y, loss="mse", eps=1e-6):
+    """Compare backprop with central differences for every parameter.
+
+    dJ/dtheta_i ~ (J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps), computed
+    on a float64 copy of the network. Returns a :class:`GradcheckReport`.
+    """
+    net64 = net.copy(dtype="float64")
+    X, Y, loss = net64._prepare(X, Y, loss)
+    backprop = np.zeros_like(net64.theta)
+    net64._backprop(X, Y, loss, backprop)
+    numeric = np.zeros_like(backprop)
+    scratch = np.zeros_like(backprop)
+    theta = net64.theta
+    for i in range(theta.size):
+        saved = theta[i]
+        theta[i] = saved + eps
+        J_plus = net64._backprop(X, Y, loss, scratch)
+        theta[i] = saved - eps
+        J_minus = net64._backprop(X, Y, loss, scratch)
+        theta[i] = saved
+        numeric[i] = (J_plus - J_minus) / (2 * eps)
+    errors = {}
+    for l in range(1, net64.L + 1):
+        errW = _relative(cpu.layer_W(numeric, net64.sizes, net64.p_off, l),
+                         cpu.layer_W(backprop, net64.sizes, net64.p_off, l))
+        errb = _relative(cpu.layer_b(numeric, net64.sizes, net64.p_off, l),
+                         cpu.layer_b(backprop, net64.sizes, net64.p_off, l))
+        errors[l] = (errW, errb)
+    return GradcheckReport(errors, numeric, backprop)

@@ -1,0 +1,152 @@
+"""Weight initializers: ``W[l]`` of shape (n_out, n_in), fan_in = n_in, fan_out = n_out.
+
+Each draws from a ``numpy.random.Generator`` the network seeds, so the same
+seed gives the same weights on every machine and device.
+"""
+import math
+
+import numpy as np
+
+
+class Initializer:
+    name = ""
+    formula = ""
+
+    def __call__(self, shape, rng):
+        """An array of the given shape (n_out, n_in) or (n_out,) in float64."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+def _fans(shape):
+    fan_out = shape[0]
+    fan_in = shape[1] if len(shape) > 1 else 1
+    return fan_in, fan_out
+
+
+class Constant(Initializer):
+    """W = value everywhere (``zeros`` is value 0: no symmetry breaking)."""
+    name, formula = "constant", "W_ij = c"
+
+    def __init__(self, value=0.0):
+        self.value = float(value)
+
+    def __call__(self, shape, rng):
+        return np.full(shape, self.value)
+
+
+class Normal(Initializer):
+    """W ~ N(mean, std^2): the course's small random init with std = eps."""
+    name, formula = "normal", "W_ij ~ N(mean, std^2)"
+
+    def __init__(self, std=0.01, mean=0.0):
+        if not std >= 0:
+            raise ValueError(f"normal: std must be >= 0, got {std}")
+        self.std, self.mean = float(std), float(mean)
+
+    def __call__(self, shape, rng):
+        return rng.normal(self.mean, self.std, size=shape)
+
+
+class Uniform(Initializer):
+    """W ~ U(-a, a)."""
+    name, formula = "uniform", "W_ij ~ U(-a, a)"
+
+    def __init__(self, a=0.05):
+        if not a >= 0:
+            raise ValueError(f"uniform: a must be >= 0, got {a}")
+        self.a = float(a)
+
+    def __call__(self, shape, rng):
+        return rng.uniform(-self.a, self.a, size=shape)
+
+
+class _Scaled(Initializer):
+    """Normal or uniform with a variance set by the layer's fans."""
+    distribution = "normal"
+
+    def __init__(self, gain=1.0):
+        self.gain = float(gain)
+
+    def std(self, fan_in, fan_out):
+        raise NotImplementedError
+
+    def __call__(self, shape, rng):
+        std = self.std(*_fans(shape))
+        if self.distribution == "normal":
+            return rng.normal(0.0, std, size=shape)
+        bound = math.sqrt(3.0) * std  # U(-a, a) has std a / sqrt(3)
+        return rng.uniform(-bound, bound, size=shape)
+
+
+class XavierNormal(_Scaled):
+    """Glorot: W ~ N(0, gain^2 2 / (fan_in + fan_out)) (torch.nn.init.xavier_normal_)."""
+    name, formula = "xavier_normal", "std = gain sqrt(2 / (fan_in + fan_out))"
+
+    def std(self, fan_in, fan_out):
+        return self.gain * math.sqrt(2.0 / (fan_in + fan_out))
+
+
+class XavierUniform(XavierNormal):
+    """Glorot: W ~ U(-a, a), a = gain sqrt(6 / (fan_in + fan_out)) (xavier_uniform_)."""
+    name, formula, distribution = "xavier_uniform", "a = gain sqrt(6 / (fan_in + fan_out))", "uniform"
+
+
+class HeNormal(_Scaled):
+    """He/Kaiming for ReLU: W ~ N(0, 2 / fan_in) (kaiming_normal_, fan_in mode)."""
+    name, formula = "he_normal", "std = gain sqrt(2 / fan_in)"
+
+    def std(self, fan_in, fan_out):
+        return self.gain * math.sqrt(2.0 / fan_in)
+
+
+class HeUniform(HeNormal):
+    """He/Kaiming: W ~ U(-a, a), a = sqrt(6 / fan_in) (kaiming_uniform_)."""
+    name, formula, distribution = "he_uniform", "a = gain sqrt(6 / fan_in)", "uniform"
+
+
+class TorchDefault(Initializer):
+    """PyTorch's ``nn.Linear`` default: W and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    name, formula = "torch", "W_ij ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))"
+
+    def __init__(self, fan_in=None):
+        self.fan_in = fan_in
+
+    def __call__(self, shape, rng):
+        fan_in = self.fan_in or _fans(shape)[0]
+        bound = 1.0 / math.sqrt(fan_in)
+        return rng.uniform(-bound, bound, size=shape)
+
+
+_REGISTRY = {
+    "zeros": lambda: Constant(0.0), "ones": lambda: Constant(1.0), "constant": Constant,
+    "normal": Normal, "uniform": Uniform,
+    "xavier_normal": XavierNormal, "xavier_uniform": XavierUniform,
+    "glorot_normal": XavierNormal, "glorot_uniform": XavierUniform,
+    "he_normal": HeNormal, "he_uniform": HeUniform,
+    "kaiming_normal": HeNormal, "kaiming_uniform": HeUniform,
+    "torch": TorchDefault,
+}
+NAMES = tuple(_REGISTRY)
+
+
+def get(init, **kwargs):
+    """Resolve a name (with keyword arguments) or an :class:`Initializer`."""
+    if isinstance(init, Initializer):
+        return init
+    if not isinstance(init, str):
+        raise TypeError(f"init must be a name or an Initializer, got {type(init).__name__}")
+    name = init.lower()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown initializer {init!r}; valid names: {', '.join(NAMES)}")
+    return _REGISTRY[name](**kwargs)
+
+
+def default_for(activation_name):
+    """He for the ReLU family, Xavier otherwise: each keeps activations' variance steady."""
+    if activation_name in ("relu", "leaky_relu", "elu"):
+        return HeUniform()
+    return XavierUniform()

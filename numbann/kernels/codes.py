@@ -1,0 +1,57 @@
+"""Integer codes shared by the CPU and CUDA kernels.
+
+Kernels are plain functions of arrays and scalars; which activation, loss or
+optimizer they apply is chosen by these small integers, so one compiled
+kernel family serves every architecture (no recompilation per network).
+"""
+
+# activations g(z)
+IDENTITY = 0
+SIGMOID = 1
+TANH = 2
+RELU = 3
+LEAKY_RELU = 4
+ELU = 5
+STEP = 6
+SOFTMAX = 7
+
+# losses J(a, y)
+MSE = 0
+MAE = 1
+BCE = 2
+CE = 3
+HINGE = 4
+KL = 5
+
+# optimizers: optimizer_update(code, theta, grad, state, hyper, t)
+OPT_SGD = 0  # plain, momentum (three forms) and Nesterov SGD
+OPT_ADAGRAD = 1
+OPT_RMSPROP = 2
+OPT_ADAM = 3
+OPT_ADAMW = 4
+OPT_NEWTON = 5  # not a fused kernel (numbann.optim.Newton); the kernel rejects it
+
+# momentum forms, stored as hyper[H_MOMENTUM_FORM]
+MOMENTUM_TORCH = 0  # v = beta v + (1 - dampening) g (v = g at t = 1), theta -= eta v
+MOMENTUM_AVERAGE = 1  # v = beta v + (1 - beta) g, theta -= eta v
+MOMENTUM_CLASSIC = 2  # v = gamma v + eta g, theta -= v
+
+# optimizer hyperparameters: one float64 vector, the same layout for every
+# optimizer; flags are stored as 0.0 / 1.0. hyper[H_LR] is the rate in force,
+# which a schedule rewrites between steps.
+H_LR = 0  # eta (alpha)
+H_MOMENTUM = 1  # beta (gamma): SGD momentum, RMSprop momentum
+H_DAMPENING = 2  # SGD dampening (torch form only)
+H_NESTEROV = 3  # 1.0: Nesterov momentum
+H_MOMENTUM_FORM = 4  # MOMENTUM_TORCH / MOMENTUM_AVERAGE / MOMENTUM_CLASSIC
+H_WEIGHT_DECAY = 5  # coupled L2 g += wd theta; AdamW: decoupled lambda
+H_L1 = 6  # g += l1 sign(theta)
+H_BETA1 = 7  # Adam beta1
+H_BETA2 = 8  # Adam beta2
+H_ALPHA = 9  # RMSprop smoothing constant (the course's rho)
+H_EPS = 10  # eps
+H_EPS_INSIDE = 11  # 1.0: eta g / sqrt(G + eps) instead of eta g / (sqrt(G) + eps)
+H_LR_DECAY = 12  # Adagrad lr_decay
+H_CENTERED = 13  # 1.0: centered RMSprop
+H_AMSGRAD = 14  # 1.0: Adam/AdamW with the AMSGrad max of v
+N_HYPER = 15

@@ -1,0 +1,190 @@
+"""Losses: name -> kernel code, reduction, target checks, formula.
+
+Every loss matches PyTorch's definition and default reduction; the course's
+forms are reductions of the same kernel. ``scale(m, n)`` is the factor ``s``
+the kernel multiplies by (see ``kernels.cpu.loss_delta``), for a batch of
+``m`` rows and ``n`` outputs, so the reduction is folded into ``delta[L]``.
+"""
+import numpy as np
+
+from .kernels import codes
+
+
+class Loss:
+    """Base class: subclasses set name, code, reductions and the formulas."""
+    name = ""
+    code = -1
+    reductions = {"mean": "1/(m n)", "sum": "1"}
+    default = "mean"
+    formula = ""
+    torch = ""
+
+    def __init__(self, reduction=None):
+        reduction = self.default if reduction is None else reduction
+        if reduction not in self.reductions:
+            raise ValueError(f"{self.name}: unknown reduction {reduction!r}; "
+                             f"valid: {', '.join(self.reductions)}")
+        self.reduction = reduction
+
+    def scale(self, m, n):
+        """The reduction factor s in J = s * sum(...)."""
+        return {"mean": 1.0 / (m * n), "sum": 1.0, "batchmean": 1.0 / m,
+                "half_sum": 0.5, "half_batch_mean": 0.5 / m}[self.reduction]
+
+    def check_output(self, activation):
+        """Raise if this loss cannot follow the network's output activation."""
+
+    def targets(self, Y, n_out, dtype):
+        """Validate targets and return them as a (m, n_out) float array."""
+        Y = np.asarray(Y)
+        if Y.ndim == 1 and n_out == 1:
+            Y = Y.reshape(-1, 1)
+        if Y.ndim != 2 or Y.shape[1] != n_out:
+            raise ValueError(f"{self.name}: Y must have shape (m, {n_out}) to match the "
+                             f"{n_out} outputs, got {Y.shape}")
+        if not np.issubdtype(Y.dtype, np.number) or np.issubdtype(Y.dtype, np.complexfloating):
+            raise TypeError(f"{self.name}: Y must be real numbers, got dtype {Y.dtype}")
+        if not np.all(np.isfinite(Y)):
+            raise ValueError(f"{self.name}: Y contains NaN or inf")
+        Y = np.ascontiguousarray(Y, dtype=dtype)
+        self._check_values(Y)
+        return Y
+
+    def _check_values(self, Y):
+        pass
+
+    def __repr__(self):
+        return f"{type(self).__name__}(reduction={self.reduction!r})"
+
+
+class MSE(Loss):
+    """Mean squared error. PyTorch ``MSELoss``: J = 1/(m n) sum (a - y)^2.
+
+    Course forms as reductions: ``"sum"`` C = sum (y - a)^2 with dC/da = 2(a - y);
+    ``"half_sum"`` J = 1/2 sum (a - y)^2 (one example: J = 1/2 (a - y)^2);
+    ``"half_batch_mean"`` C = 1/(2m) sum_x ||y(x) - a(x)||^2.
+    """
+    name, code = "mse", codes.MSE
+    reductions = {"mean": "1/(m n)", "sum": "1", "half_sum": "1/2", "half_batch_mean": "1/(2m)"}
+    formula = "J = s sum (a - y)^2"
+    torch = "torch.nn.MSELoss"
+
+
+class MAE(Loss):
+    """Mean absolute error. PyTorch ``L1Loss``: J = 1/(m n) sum |a - y|."""
+    name, code = "mae", codes.MAE
+    formula = "J = s sum |a - y|"
+    torch = "torch.nn.L1Loss"
+
+
+class BCE(Loss):
+    """Binary cross-entropy. PyTorch ``BCELoss``:
+    J = -1/(m n) sum [y log a + (1 - y) log(1 - a)], logs clamped at -100.
+
+    With a sigmoid output the head is fused: delta[L] = (a - y) / (m n).
+    """
+    name, code = "bce", codes.BCE
+    formula = "J = -s sum [y log a + (1 - y) log(1 - a)]"
+    torch = "torch.nn.BCELoss"
+
+    def check_output(self, activation):
+        if activation.name not in ("sigmoid", "softmax"):
+            raise ValueError(f"bce needs outputs in [0, 1]: use output='sigmoid', not {activation.name!r}")
+
+    def _check_values(self, Y):
+        if Y.min() < 0 or Y.max() > 1:
+            raise ValueError("bce: targets must lie in [0, 1]")
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy over softmax. PyTorch ``CrossEntropyLoss``:
+    J = -1/m sum_i sum_k y_ik log softmax(z_i)_k, computed from the logits.
+
+    Targets are class indices (shape (m,)) or one-hot / probability rows
+    (shape (m, C)); the head is fused: delta[L] = (a - y) / m.
+    """
+    name, code = "ce", codes.CE
+    reductions = {"mean": "1/m", "sum": "1"}
+    formula = "J = -s sum_i sum_k y_ik log a_ik, a = softmax(z)"
+    torch = "torch.nn.CrossEntropyLoss"
+
+    def scale(self, m, n):
+        return 1.0 / m if self.reduction == "mean" else 1.0
+
+    def check_output(self, activation):
+        if activation.name != "softmax":
+            raise ValueError(f"ce is the softmax head: use output='softmax', not {activation.name!r}")
+
+    def targets(self, Y, n_out, dtype):
+        Y = np.asarray(Y)
+        if Y.ndim == 1 and (np.issubdtype(Y.dtype, np.integer) or n_out > 1):
+            if not np.issubdtype(Y.dtype, np.integer):
+                if not np.all(np.isfinite(Y)) or np.any(Y != np.round(Y)):
+                    raise ValueError("ce: class labels must be whole numbers")
+                Y = Y.astype(np.int64)
+            if Y.size and (Y.min() < 0 or Y.max() >= n_out):
+                raise ValueError(f"ce: class labels must be in 0..{n_out - 1}, got "
+                                 f"min {Y.min()} and max {Y.max()}")
+            onehot = np.zeros((Y.shape[0], n_out), dtype=dtype)
+            onehot[np.arange(Y.shape[0]), Y] = 1
+            return onehot
+        return super().targets(Y, n_out, dtype)
+
+    def _check_values(self, Y):
+        if Y.min() < 0:
+            raise ValueError("ce: target probabilities must be >= 0")
+
+
+class Hinge(Loss):
+    """Hinge loss with targets in {-1, +1}: J = 1/(m n) sum max(0, 1 - y a).
+
+    (PyTorch has no layer for this form; its value is
+    ``torch.clamp(1 - y * a, min=0).mean()``.)
+    """
+    name, code = "hinge", codes.HINGE
+    formula = "J = s sum max(0, 1 - y a)"
+    torch = "torch.clamp(1 - y * a, min=0).mean()"
+
+    def _check_values(self, Y):
+        if not np.all((Y == 1) | (Y == -1)):
+            raise ValueError("hinge: targets must be -1 or +1")
+
+
+class KLDiv(Loss):
+    """Kullback-Leibler divergence of the output from the target distribution:
+    J = 1/m sum y (log y - log a), with 0 log 0 = 0. PyTorch
+    ``KLDivLoss(reduction="batchmean")`` applied to ``log(a)``; ``"mean"``
+    (PyTorch's default, over elements) and ``"sum"`` are also available.
+    With a softmax output the head is fused: delta[L] = (a sum_k y_k - y) / m.
+    """
+    name, code = "kl", codes.KL
+    reductions = {"batchmean": "1/m", "mean": "1/(m n)", "sum": "1"}
+    default = "batchmean"
+    formula = "J = s sum y (log y - log a)"
+    torch = "torch.nn.KLDivLoss(reduction='batchmean')(a.log(), y)"
+
+    def check_output(self, activation):
+        if activation.name not in ("softmax", "sigmoid"):
+            raise ValueError(f"kl needs probability outputs: use output='softmax', not {activation.name!r}")
+
+    def _check_values(self, Y):
+        if Y.min() < 0:
+            raise ValueError("kl: target probabilities must be >= 0")
+
+
+_REGISTRY = {"mse": MSE, "mae": MAE, "bce": BCE, "ce": CrossEntropy, "hinge": Hinge, "kl": KLDiv}
+NAMES = tuple(_REGISTRY)
+_ALIASES = {"l2": "mse", "l1": "mae", "binary_cross_entropy": "bce", "cross_entropy": "ce",
+            "categorical_crossentropy": "ce", "crossentropy": "ce", "kl_div": "kl"}
+
+
+def get(loss, reduction=None):
+    """Resolve a name (or a :class:`Loss`) to a :class:`Loss` instance."""
+    if isinstance(loss, Loss):
+        return loss
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be a name or a Loss, got {type(loss).__name__}")
+    name = _ALIASES.get(loss.lower(), loss.lower())
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown loss {loss!r}; valid names: {', '.join(NAMES)}")
+    return _REGISTRY[name](reduction)

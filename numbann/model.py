@@ -1,0 +1,323 @@
+"""Dense networks whose parameters live in one flat buffer.
+
+``net.theta`` is the flat parameter vector; ``net.W[l]`` and ``net.b[l]``
+(``l = 1..L``, the course's numbering) are views into it, so writing
+``net.W[1][...] = ...`` or ``net.W[1] = ...`` changes the network.
+"""
+import json
+
+import numpy as np
+
+from . import _checks, activations, initializers, losses
+from .kernels import cpu
+
+FORWARD_CHUNK = 4096  # rows per forward call when predicting on a large X
+
+
+class Dense:
+    """One dense layer: ``units`` neurons, an activation and an initializer."""
+
+    def __init__(self, units, activation="relu", init=None, bias_init="zeros", alpha=None):
+        self.units = _checks.positive_int(units, "units")
+        self.activation = activations.get(activation, alpha)
+        self.init = initializers.get(init) if init is not None else \
+            initializers.default_for(self.activation.name)
+        self.bias_init = initializers.get(bias_init)
+
+    def __repr__(self):
+        return f"Dense({self.units}, {self.activation!r}, init={self.init!r})"
+
+
+class LayerList:
+    """Per-layer values indexed like the course, ``x[1] .. x[L]``."""
+
+    def __init__(self, items, name):
+        self._items = list(items)
+        self._name = name
+
+    def _index(self, l):
+        L = len(self._items)
+        if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or not 1 <= l <= L:
+            raise IndexError(f"{self._name}[l]: layers are numbered 1..{L} as in the course, got {l!r}")
+        return int(l) - 1
+
+    def __getitem__(self, l):
+        return self._items[self._index(l)]
+
+    def __setitem__(self, l, value):
+        target = self._items[self._index(l)]
+        value = np.asarray(value)
+        if value.shape != target.shape:
+            raise ValueError(f"{self._name}[{l}] has shape {target.shape}, got {value.shape}")
+        target[...] = value
+
+    def __len__(self):
+        return len(self._items)
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __repr__(self):
+        shapes = ", ".join(f"{self._name}[{i}]: {x.shape}" for i, x in enumerate(self._items, 1))
+        return f"<{shapes}>"
+
+
+class Workspace:
+    """Buffers for z, a, delta of every layer for batches of up to ``capacity`` rows."""
+
+    def __init__(self, sizes, capacity, dtype):
+        self.capacity = capacity
+        self.sizes = sizes
+        self.a_off = capacity * np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        self.z_off = capacity * np.concatenate(([0], np.cumsum(sizes[1:]))).astype(np.int64)
+        self.a_buf = np.zeros(self.a_off[-1], dtype)
+        self.z_buf = np.zeros(self.z_off[-1], dtype)
+        self.delta_buf = np.zeros(self.z_off[-1], dtype)
+
+    def a(self, l, m):
+        return self.a_buf[self.a_off[l]:self.a_off[l] + m * self.sizes[l]].reshape(m, -1)
+
+    def z(self, l, m):
+        return self.z_buf[self.z_off[l - 1]:self.z_off[l - 1] + m * self.sizes[l]].reshape(m, -1)
+
+    def delta(self, l, m):
+        return self.delta_buf[self.z_off[l - 1]:self.z_off[l - 1] + m * self.sizes[l]].reshape(m, -1)
+
+
+class Step:
+    """Every number of one forward and backward pass (copies, safe to keep).
+
+    ``a[0]`` is the input batch; ``z[l]``, ``a[l]``, ``delta[l]``, ``dW[l]``,
+    ``db[l]`` for ``l = 1..L``; ``grad`` is the flat gradient.
+    """
+
+    def __init__(self, loss, X, z, a, delta, dW, db, grad):
+        self.loss = loss
+        self.X = X
+        self.z = LayerList(z, "z")
+        self.a = _Activations(X, a)
+        self.delta = LayerList(delta, "delta")
+        self.dW = LayerList(dW, "dW")
+        self.db = LayerList(db, "db")
+        self.grad = grad
+
+    def __repr__(self):
+        return f"Step(loss={self.loss:.6g}, L={len(self.z)})"
+
+
+class _Activations(LayerList):
+    """a[0] = X, then a[1..L]."""
+
+    def __init__(self, X, a):
+        super().__init__(a, "a")
+        self._X = X
+
+    def __getitem__(self, l):
+        return self._X if isinstance(l, (int, np.integer)) and l == 0 else super().__getitem__(l)
+
+
+class Network:
+    """A dense feed-forward network: ``Network(n_inputs, [Dense(...), ...])``."""
+
+    def __init__(self, n_inputs, layers, seed=0, dtype="float64"):
+        self.dtype = _checks.as_dtype(dtype)
+        n_inputs = _checks.positive_int(n_inputs, "n_inputs")
+        layers = list(layers)
+        if not layers:
+            raise ValueError("a network needs at least one layer")
+        for layer in layers:
+            if not isinstance(layer, Dense):
+                raise TypeError(f"layers must be Dense layers, got {type(layer).__name__}")
+        for layer in layers[:-1]:
+            if layer.activation.name == "softmax":
+                raise ValueError("softmax is an output activation: use it on the last layer only")
+        self.layers = layers
+        self.sizes = np.array([n_inputs] + [ly.units for ly in layers], dtype=np.int64)
+        self.L = len(layers)
+        counts = self.sizes[1:] * (self.sizes[:-1] + 1)
+        self.p_off = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self.acts = np.array([ly.activation.code for ly in layers], dtype=np.int64)
+        self.alphas = np.array([ly.activation.alpha for ly in layers], dtype=np.float64)
+        self.no_dropout = np.ones(self.L, dtype=np.float64)
+        self.theta = np.zeros(int(self.p_off[-1]), self.dtype)
+        self._bind_views()
+        self._workspace = None
+        self.initialize(seed)
+
+    # ------------------------------------------------------------ parameters
+
+    def _bind_views(self):
+        W, b = [], []
+        for l in range(1, self.L + 1):
+            W.append(cpu.layer_W(self.theta, self.sizes, self.p_off, l))
+            b.append(cpu.layer_b(self.theta, self.sizes, self.p_off, l))
+        self.W = LayerList(W, "W")
+        self.b = LayerList(b, "b")
+
+    def initialize(self, seed=0):
+        """Draw every W[l] and b[l] from the layers' initializers, seeded."""
+        rng = np.random.default_rng(seed)
+        for l, layer in enumerate(self.layers, 1):
+            self.W[l][...] = layer.init(self.W[l].shape, rng)
+            self.b[l][...] = layer.bias_init(self.b[l].shape, rng)
+        return self
+
+    def set_params(self, W, b):
+        """Set every W[l], b[l] from sequences of arrays (checked shapes)."""
+        if len(W) != self.L or len(b) != self.L:
+            raise ValueError(f"expected {self.L} weight matrices and {self.L} bias vectors")
+        for l in range(1, self.L + 1):
+            self.W[l] = W[l - 1]
+            self.b[l] = b[l - 1]
+        return self
+
+    @property
+    def n_params(self):
+        return self.theta.size
+
+    @property
+    def n_inputs(self):
+        return int(self.sizes[0])
+
+    @property
+    def n_outputs(self):
+        return int(self.sizes[-1])
+
+    @property
+    def output_activation(self):
+        return self.layers[-1].activation
+
+    def copy(self, dtype=None):
+        """An independent network with the same layers and (cast) parameters."""
+        other = Network.__new__(Network)
+        other.__dict__.update(self.__dict__)
+        other.dtype = _checks.as_dtype(dtype or self.dtype)
+        other.theta = self.theta.astype(other.dtype, copy=True)
+        other._bind_views()
+        other._workspace = None
+        return other
+
+    # ------------------------------------------------------------ passes
+
+    def workspace(self, m):
+        """The reusable buffers for batches of up to m rows (grown on demand)."""
+        ws = self._workspace
+        if ws is None or ws.capacity < m or ws.z_buf.dtype != self.dtype:
+            ws = self._workspace = Workspace(self.sizes, m, self.dtype)
+        return ws
+
+    def _forward_rows(self, X):
+        m = len(X)
+        ws = self.workspace(min(max(m, 1), FORWARD_CHUNK))
+        out = np.empty((m, self.n_outputs), self.dtype)
+        for start in range(0, m, ws.capacity):
+            rows = X[start:start + ws.capacity]
+            k = len(rows)
+            ws.a(0, k)[...] = rows
+            cpu.forward(self.theta, self.sizes, self.acts, self.alphas, self.p_off,
+                        ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, k, self.no_dropout, 0)
+            out[start:start + k] = ws.a(self.L, k)
+        return out
+
+    def forward(self, X):
+        """a[L] for every row of X (shape (m, n_0)): the network's output."""
+        return self._forward_rows(_checks.inputs(X, self.n_inputs, self.dtype))
+
+    def _prepare(self, X, Y, loss):
+        loss = losses.get(loss)
+        loss.check_output(self.output_activation)
+        X = _checks.inputs(X, self.n_inputs, self.dtype)
+        Y = loss.targets(Y, self.n_outputs, self.dtype)
+        _checks.same_rows(X, Y)
+        return X, Y, loss
+
+    def _backprop(self, X, Y, loss, grad):
+        m = len(X)
+        ws = self.workspace(m)
+        ws.a(0, m)[...] = X
+        return cpu.loss_and_gradient(
+            self.theta, grad, self.sizes, self.acts, self.alphas, self.p_off,
+            ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, ws.delta_buf, m, Y,
+            loss.code, loss.scale(m, self.n_outputs), self.no_dropout, 0)
+
+    def gradient(self, X, Y, loss="mse"):
+        """(J, dJ/dtheta): the loss on the batch and the flat gradient."""
+        X, Y, loss = self._prepare(X, Y, loss)
+        grad = np.zeros_like(self.theta)
+        J = self._backprop(X, Y, loss, grad)
+        return J, grad
+
+    def loss(self, X, Y, loss="mse"):
+        """J on the batch (X, Y)."""
+        return self.gradient(X, Y, loss)[0]
+
+    def backprop(self, X, Y, loss="mse"):
+        """One forward and backward pass, returning every number as a :class:`Step`."""
+        X, Y, loss = self._prepare(X, Y, loss)
+        grad = np.zeros_like(self.theta)
+        J = self._backprop(X, Y, loss, grad)
+        ws, m, Ls = self._workspace, len(X), range(1, self.L + 1)
+        return Step(
+            J, X.copy(),
+            z=[ws.z(l, m).copy() for l in Ls], a=[ws.a(l, m).copy() for l in Ls],
+            delta=[ws.delta(l, m).copy() for l in Ls],
+            dW=[cpu.layer_W(grad, self.sizes, self.p_off, l).copy() for l in Ls],
+            db=[cpu.layer_b(grad, self.sizes, self.p_off, l).copy() for l in Ls],
+            grad=grad)
+
+    # ------------------------------------------------------------ files
+
+    def config(self):
+        """The architecture as plain data (what ``save`` writes beside theta)."""
+        return {"n_inputs": self.n_inputs, "dtype": self.dtype.name,
+                "layers": [{"units": ly.units, "activation": ly.activation.name,
+                            "alpha": ly.activation.alpha} for ly in self.layers]}
+
+    def save(self, path):
+        """Write architecture and parameters to ``path`` (an .npz file)."""
+        with open(path, "wb") as f:
+            np.savez(f, theta=self.theta, config=np.array(json.dumps(self.config())))
+
+    def summary(self):
+        rows = [f"{'layer':>5}  {'shape of W[l]':>14}  {'activation':<12} params"]
+        for l, layer in enumerate(self.layers, 1):
+            rows.append(f"{l:>5}  {str(self.W[l].shape):>14}  {layer.activation.name:<12} "
+                        f"{self.W[l].size + self.b[l].size}")
+        rows.append(f"total {self.n_params} parameters, {self.dtype.name}")
+        return "\n".join(rows)
+
+    def __repr__(self):
+        acts = ", ".join(ly.activation.name for ly in self.layers)
+        return f"Network(sizes={self.sizes.tolist()}, activations=[{acts}], dtype={self.dtype.name})"
+
+
+def load(path):
+    """Read a network written by :meth:`Network.save` (bit-exact parameters)."""
+    with np.load(path, allow_pickle=False) as data:
+        config = json.loads(str(data["config"]))
+        theta = data["theta"]
+    layers = [Dense(spec["units"], activations.get(spec["activation"], spec["alpha"]), init="zeros")
+              for spec in config["layers"]]
+    net = Network(config["n_inputs"], layers, dtype=config["dtype"])
+    if theta.shape != net.theta.shape:
+        raise ValueError(f"{path}: parameter vector has {theta.size} entries, "
+                         f"the architecture needs {net.theta.size}")
+    net.theta[...] = theta
+    return net
+
+
+def MLP(sizes, hidden="relu", output="identity", init=None, seed=0, dtype="float64", alpha=None):
+    """A multilayer perceptron with layer sizes ``[n_0, n_1, ..., n_L]``.
+
+    Hidden layers use ``hidden`` (with ``alpha`` for leaky_relu/elu), the last
+    layer ``output``; ``init`` names one initializer for every layer (default:
+    He for the ReLU family, Xavier otherwise; biases zero).
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes needs at least [n_inputs, n_outputs], got {sizes}")
+    hidden_act = activations.get(hidden, alpha)
+    output_act = activations.get(output)
+    layers = [Dense(n, hidden_act, init) for n in sizes[1:-1]]
+    layers.append(Dense(sizes[-1], output_act, init))
+    return Network(sizes[0], layers, seed=seed, dtype=dtype)

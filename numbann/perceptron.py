@@ -1,0 +1,83 @@
+"""The perceptron: a step unit and its learning rule."""
+import numpy as np
+from numba import njit
+
+from . import _checks
+
+
+def perceptron_output(x, w, threshold):
+    """output = 1 if sum_j w_j x_j > threshold else 0 (the course's first neuron)."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    if x.shape[-1] != w.shape[0]:
+        raise ValueError(f"x has {x.shape[-1]} inputs but w has {w.shape[0]} weights")
+    return (x @ w > threshold).astype(np.int64)
+
+
+@njit(cache=True)
+def perceptron_epoch(X, y, w, b, lr):
+    """One pass of the learning rule; returns the number of mistakes.
+
+    yhat = 1 if w.x + b > 0 else 0;  w_j <- w_j + eta (y - yhat) x_j,
+    b <- b + eta (y - yhat): nothing changes when the unit is right.
+    """
+    mistakes = 0
+    for i in range(X.shape[0]):
+        s = b[0]
+        for j in range(X.shape[1]):
+            s += w[j] * X[i, j]
+        error = y[i] - (1.0 if s > 0 else 0.0)
+        if error != 0:
+            mistakes += 1
+            for j in range(X.shape[1]):
+                w[j] += lr * error * X[i, j]
+            b[0] += lr * error
+    return mistakes
+
+
+class Perceptron:
+    """A single step unit trained by the perceptron rule (``b = -threshold``)."""
+
+    def __init__(self, n_inputs, lr=1.0, w=None, b=0.0):
+        self.n_inputs = _checks.positive_int(n_inputs, "n_inputs")
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        self.lr = float(lr)
+        self.w = np.zeros(self.n_inputs) if w is None else np.array(w, dtype=np.float64)
+        if self.w.shape != (self.n_inputs,):
+            raise ValueError(f"w must have shape ({self.n_inputs},), got {self.w.shape}")
+        self.b = np.array([float(b)])
+        self.mistakes = []
+        self.converged = False
+
+    @property
+    def threshold(self):
+        return -self.b[0]
+
+    def predict(self, X):
+        X = _checks.inputs(X, self.n_inputs, np.float64)
+        return (X @ self.w + self.b[0] > 0).astype(np.int64)
+
+    def fit(self, X, y, epochs=100):
+        """Apply the rule epoch by epoch until an epoch makes no mistake.
+
+        Stops after ``epochs`` passes at most: data that is not linearly
+        separable (XOR) never converges, and ``converged`` stays False.
+        ``mistakes`` holds the count per epoch.
+        """
+        X = _checks.inputs(X, self.n_inputs, np.float64)
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        _checks.same_rows(X, y, "X", "y")
+        if not np.all((y == 0) | (y == 1)):
+            raise ValueError("perceptron targets must be 0 or 1")
+        epochs = _checks.positive_int(epochs, "epochs")
+        self.mistakes, self.converged = [], False
+        for _ in range(epochs):
+            self.mistakes.append(int(perceptron_epoch(X, y, self.w, self.b, self.lr)))
+            if self.mistakes[-1] == 0:
+                self.converged = True
+                break
+        return self
+
+    def __repr__(self):
+        return f"Perceptron(w={self.w.tolist()}, b={self.b[0]:g}, converged={self.converged})"
