@@ -5,5 +5,6 @@ from .activations import ELU, LeakyReLU
 from .gradcheck import gradcheck
 from .model import MLP, Dense, Network, Step, load
 from .perceptron import Perceptron, perceptron_output
+from .training import History, TrainingDiverged
 
 __version__ = "0.1.0"

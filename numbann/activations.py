@@ -39,7 +39,7 @@ class Activation:
                              "da_i/dz_j = a_i (1[i=j] - a_j)")
         z, z2 = self._as2d(z)
         slope = np.ones_like(z2)
-        backprop_activation(self.code, self.alpha, z2, self(z2), slope)
+        backprop_activation(self.code, self.alpha, z2, self(z2), slope, 1.0)
         return slope.reshape(z.shape)
 
     def __repr__(self):

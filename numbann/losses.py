@@ -26,10 +26,16 @@ class Loss:
                              f"valid: {', '.join(self.reductions)}")
         self.reduction = reduction
 
+    def scale_parts(self):
+        """(c, per_row, per_output): s = c / (m if per_row) / (n if per_output)."""
+        return {"mean": (1.0, True, True), "sum": (1.0, False, False),
+                "batchmean": (1.0, True, False), "half_sum": (0.5, False, False),
+                "half_batch_mean": (0.5, True, False)}[self.reduction]
+
     def scale(self, m, n):
-        """The reduction factor s in J = s * sum(...)."""
-        return {"mean": 1.0 / (m * n), "sum": 1.0, "batchmean": 1.0 / m,
-                "half_sum": 0.5, "half_batch_mean": 0.5 / m}[self.reduction]
+        """The reduction factor s in J = s * sum(...) for m rows and n outputs."""
+        c, per_row, per_output = self.scale_parts()
+        return c / (m if per_row else 1) / (n if per_output else 1)
 
     def check_output(self, activation):
         """Raise if this loss cannot follow the network's output activation."""
@@ -108,8 +114,8 @@ class CrossEntropy(Loss):
     formula = "J = -s sum_i sum_k y_ik log a_ik, a = softmax(z)"
     torch = "torch.nn.CrossEntropyLoss"
 
-    def scale(self, m, n):
-        return 1.0 / m if self.reduction == "mean" else 1.0
+    def scale_parts(self):
+        return (1.0, self.reduction == "mean", False)
 
     def check_output(self, activation):
         if activation.name != "softmax":

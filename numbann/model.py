@@ -12,6 +12,7 @@ from . import _checks, activations, initializers, losses
 from .kernels import cpu
 
 FORWARD_CHUNK = 4096  # rows per forward call when predicting on a large X
+NO_SEED = np.uint64(0)  # dropout seed where no dropout is applied
 
 
 class Dense:
@@ -73,6 +74,7 @@ class Workspace:
         self.a_buf = np.zeros(self.a_off[-1], dtype)
         self.z_buf = np.zeros(self.z_off[-1], dtype)
         self.delta_buf = np.zeros(self.z_off[-1], dtype)
+        self.y_buf = np.zeros(capacity * sizes[-1], dtype)
 
     def a(self, l, m):
         return self.a_buf[self.a_off[l]:self.a_off[l] + m * self.sizes[l]].reshape(m, -1)
@@ -215,7 +217,7 @@ class Network:
             k = len(rows)
             ws.a(0, k)[...] = rows
             cpu.forward(self.theta, self.sizes, self.acts, self.alphas, self.p_off,
-                        ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, k, self.no_dropout, 0)
+                        ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, k, self.no_dropout, NO_SEED)
             out[start:start + k] = ws.a(self.L, k)
         return out
 
@@ -238,7 +240,7 @@ class Network:
         return cpu.loss_and_gradient(
             self.theta, grad, self.sizes, self.acts, self.alphas, self.p_off,
             ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, ws.delta_buf, m, Y,
-            loss.code, loss.scale(m, self.n_outputs), self.no_dropout, 0)
+            loss.code, loss.scale(m, self.n_outputs), self.no_dropout, NO_SEED)
 
     def gradient(self, X, Y, loss="mse"):
         """(J, dJ/dtheta): the loss on the batch and the flat gradient."""
@@ -265,13 +267,75 @@ class Network:
             db=[cpu.layer_b(grad, self.sizes, self.p_off, l).copy() for l in Ls],
             grad=grad)
 
+    def evaluate(self, X, Y, loss="mse"):
+        """J on the whole set (X, Y), computed in chunks (no gradient)."""
+        X, Y, loss = self._prepare(X, Y, loss)
+        m_total = len(X)
+        ws = self.workspace(min(m_total, FORWARD_CHUNK))
+        scale = loss.scale(m_total, self.n_outputs)
+        L, J = self.L, 0.0
+        for start in range(0, m_total, ws.capacity):
+            k = min(ws.capacity, m_total - start)
+            ws.a(0, k)[...] = X[start:start + k]
+            cpu.forward(self.theta, self.sizes, self.acts, self.alphas, self.p_off,
+                        ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, k, self.no_dropout, NO_SEED)
+            J += cpu.loss_delta(loss.code, scale, self.acts[-1], self.alphas[-1], ws.z(L, k),
+                                ws.a(L, k), Y[start:start + k], ws.delta(L, k))
+        return J
+
+    # ------------------------------------------------------------ task heads
+
+    @property
+    def is_classifier(self):
+        return self.output_activation.name in ("sigmoid", "softmax", "step")
+
+    def predict_proba(self, X):
+        """Class probabilities: softmax rows, or sigmoid outputs (binary: P(y=1))."""
+        if self.output_activation.name not in ("sigmoid", "softmax"):
+            raise ValueError("predict_proba needs a sigmoid or softmax output layer")
+        return self.forward(X)
+
+    def predict(self, X):
+        """Classifiers: labels (softmax: argmax; sigmoid: a > 0.5, one column ->
+        shape (m,)); regression: the outputs a[L]."""
+        a = self.forward(X)
+        name = self.output_activation.name
+        if name == "softmax":
+            return a.argmax(axis=1)
+        if name in ("sigmoid", "step"):
+            labels = (a > 0.5).astype(np.int64)
+            return labels[:, 0] if labels.shape[1] == 1 else labels
+        return a
+
+    def score(self, X, Y):
+        """Accuracy for classifiers (Y as labels or one-hot), R^2 for regression."""
+        pred = self.predict(X)
+        Y = np.asarray(Y)
+        if self.is_classifier:
+            if self.output_activation.name == "softmax" and Y.ndim == 2:
+                Y = Y.argmax(axis=1)
+            Y = Y.reshape(pred.shape)
+            _checks.same_rows(pred, Y)
+            return float(np.mean(np.all((pred == Y).reshape(len(Y), -1), axis=1)))
+        Y = Y.reshape(pred.shape)
+        _checks.same_rows(pred, Y)
+        residual = np.sum((Y - pred) ** 2)
+        total = np.sum((Y - Y.mean(axis=0)) ** 2)
+        return float(1.0 - residual / total) if total > 0 else 0.0
+
+    def fit(self, X, Y, **kwargs):
+        """Train the network: see :func:`numbann.training.fit`."""
+        from .training import fit
+        return fit(self, X, Y, **kwargs)
+
     # ------------------------------------------------------------ files
 
     def config(self):
         """The architecture as plain data (what ``save`` writes beside theta)."""
         return {"n_inputs": self.n_inputs, "dtype": self.dtype.name,
                 "layers": [{"units": ly.units, "activation": ly.activation.name,
-                            "alpha": ly.activation.alpha} for ly in self.layers]}
+                            "alpha": ly.activation.alpha if ly.activation.name in ("leaky_relu", "elu")
+                            else None} for ly in self.layers]}
 
     def save(self, path):
         """Write architecture and parameters to ``path`` (an .npz file)."""

