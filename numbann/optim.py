@@ -26,7 +26,7 @@ import numbers
 import numpy as np
 
 from numbann.kernels import codes as C
-from numbann.kernels.cpu_optim import optimizer_update
+from numbann.kernels.cpu_optim import optimizer_update, optimizer_update_parallel
 
 __all__ = ["Optimizer", "SGD", "Momentum", "Adagrad", "RMSprop", "Adam", "AdamW",
            "Newton", "newton_hessian", "get_optimizer", "OPTIMIZERS"]
@@ -91,14 +91,15 @@ class Optimizer:
         self.hyper = np.zeros(C.N_HYPER, dtype=np.float64)
         self.hyper[C.H_LR] = _positive(lr, "lr")
 
-    # the rate in force; schedules write it between steps
+    # the rate in force; schedules write it between steps (0 allowed there:
+    # cosine annealing to eta_min = 0 reaches it)
     @property
     def lr(self):
         return float(self.hyper[C.H_LR])
 
     @lr.setter
     def lr(self, value):
-        self.hyper[C.H_LR] = _positive(value, "lr")
+        self.hyper[C.H_LR] = _nonneg(value, "lr")
 
     @property
     def state_names(self):
@@ -118,8 +119,10 @@ class Optimizer:
             raise ValueError(f"dtype must be float32 or float64, got {dtype}")
         return np.zeros((self.n_state, P), dtype=dtype)
 
-    def step(self, theta, grad, state, t):
-        """One update in place on ``theta`` and ``state`` (``t`` 1-based)."""
+    def step(self, theta, grad, state, t, parallel=False):
+        """One update in place on ``theta`` and ``state`` (``t`` 1-based);
+        returns ``theta``. ``parallel=True`` uses the multi-threaded kernel
+        (pays only for long vectors on idle cores; see kernels.cpu_optim)."""
         for name, a in (("theta", theta), ("grad", grad), ("state", state)):
             if not isinstance(a, np.ndarray):
                 raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
@@ -138,7 +141,8 @@ class Optimizer:
                              f"(rows {self.state_names}), got {state.shape}")
         if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 1:
             raise ValueError(f"t must be an integer >= 1 (the 1-based step count), got {t!r}")
-        optimizer_update(self.code, theta, grad, state, self.hyper, int(t))
+        kernel = optimizer_update_parallel if parallel else optimizer_update
+        kernel(self.code, theta, grad, state, self.hyper, int(t))
         return theta
 
     def _args(self):
@@ -525,7 +529,7 @@ class Newton(Optimizer):
         theta -= (self.lr * d).astype(theta.dtype)
         return theta
 
-    def step(self, theta, grad, state, t):
+    def step(self, theta, grad, state, t, parallel=False):
         raise TypeError("Newton's method needs to recompute gradients: call "
                         "step_newton(theta, grad, grad_fn) instead of step()")
 

@@ -27,11 +27,22 @@ Precision: the element loop runs in the dtype of ``theta`` (float32 stays
 float32). Scalar coefficients such as Adam's bias corrections are computed
 once per step in float64 and then cast to that dtype.
 
-Parallelism: measured on 2 cores (OpenMP threading layer), a ``prange``
-split pays from a few hundred thousand elements (Adam float32: 31 us serial
-vs 21 us parallel at P = 100k, 285 us vs 150 us at P = 1M) but a parallel
-launch costs a few microseconds (and ~55 us with numba's ``workqueue``
-layer), so vectors shorter than ``PARALLEL_MIN_SIZE`` use a plain loop.
+Parallelism: ``optimizer_update`` is a plain (serial, SIMD-vectorized)
+loop. ``optimizer_update_parallel`` (same arguments, same results) splits it
+over threads with ``prange``; it is opt-in, compiled only when first called.
+Measured on 2 cores, float32, min of 30 runs (numba's OpenMP layer):
+
+    P = 100k:  Adam 33 us serial, 26 us prange;   SGD 8.8 us, 8.8 us
+    P = 1M:    Adam 286 us serial, 158 us prange; SGD 95 us, 55 us
+
+but as soon as another process competes for the cores (a second training
+run, torch, pytest-xdist) the OpenMP barrier makes the prange loop 25-70x
+slower (7-11 ms at P = 1M, reproducibly), numba's ``workqueue`` layer (the
+fallback where OpenMP/TBB are missing) costs 75-120 us per launch and never
+paid on 2 cores, and compiling the parallel loops adds ~2.5 s per dtype to
+the first run. The update is a small part of a training step (the matrix
+products dominate), so the default is serial; the GPU twin is where the
+update runs in parallel.
 """
 
 import numpy as np
@@ -39,14 +50,12 @@ from numba import njit, prange
 
 from numbann.kernels.codes import (
     OPT_SGD, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, OPT_ADAMW, OPT_NEWTON,
-    MOMENTUM_TORCH, MOMENTUM_AVERAGE, MOMENTUM_CLASSIC,
+    MOMENTUM_TORCH, MOMENTUM_AVERAGE,
     H_LR, H_MOMENTUM, H_DAMPENING, H_NESTEROV, H_MOMENTUM_FORM,
     H_WEIGHT_DECAY, H_L1, H_BETA1, H_BETA2, H_ALPHA, H_EPS, H_EPS_INSIDE,
     H_LR_DECAY, H_CENTERED, H_AMSGRAD, N_HYPER,
 )
 
-# Vectors at least this long are updated by a multi-threaded loop.
-PARALLEL_MIN_SIZE = 262144
 # Elements per parallel work item (a multiple of the SIMD width).
 _CHUNK = 32768
 
@@ -354,6 +363,28 @@ def _coefficients(code, theta, hyper, t):
 
 
 @njit(**_JIT)
+def _check(code, theta, grad, state, hyper, t):
+    """The argument checks shared by both entry points."""
+    P = theta.shape[0]
+    if grad.shape[0] != P:
+        raise ValueError("optimizer_update: grad and theta differ in length")
+    if state.shape[1] != P:
+        raise ValueError("optimizer_update: state.shape[1] != len(theta)")
+    if hyper.shape[0] < N_HYPER:
+        raise ValueError("optimizer_update: hyper is shorter than codes.N_HYPER")
+    if t < 1:
+        raise ValueError("optimizer_update: the step count t is 1-based")
+    if code == OPT_NEWTON:
+        raise ValueError("optimizer_update: Newton's method is not a fused "
+                         "update; use numbann.optim.Newton.step_newton")
+    if code < OPT_SGD or code > OPT_ADAMW:
+        raise ValueError("optimizer_update: unknown optimizer code")
+    if state.shape[0] < n_state_rows(code, hyper):
+        raise ValueError("optimizer_update: state has fewer rows than "
+                         "this optimizer needs")
+
+
+@njit(**_JIT)
 def optimizer_update(code, theta, grad, state, hyper, t):
     """theta -= update(grad) for the optimizer named by ``code``; one fused
     loop over the flat buffers. ``theta`` and ``state`` change in place,
@@ -384,25 +415,16 @@ def optimizer_update(code, theta, grad, state, hyper, t):
     OPT_ADAMW: as OPT_ADAM but the decay is decoupled, applied first:
         theta <- theta - eta lambda theta    (lambda = hyper[H_WEIGHT_DECAY])
     """
-    P = theta.shape[0]
-    if grad.shape[0] != P:
-        raise ValueError("optimizer_update: grad and theta differ in length")
-    if state.shape[1] != P:
-        raise ValueError("optimizer_update: state.shape[1] != len(theta)")
-    if hyper.shape[0] < N_HYPER:
-        raise ValueError("optimizer_update: hyper is shorter than codes.N_HYPER")
-    if t < 1:
-        raise ValueError("optimizer_update: the step count t is 1-based")
-    if code == OPT_NEWTON:
-        raise ValueError("optimizer_update: Newton's method is not a fused "
-                         "update; use numbann.optim.Newton.step_newton")
-    if code < OPT_SGD or code > OPT_ADAMW:
-        raise ValueError("optimizer_update: unknown optimizer code")
-    if state.shape[0] < n_state_rows(code, hyper):
-        raise ValueError("optimizer_update: state has fewer rows than "
-                         "this optimizer needs")
+    _check(code, theta, grad, state, hyper, t)
     c, f = _coefficients(code, theta, hyper, t)
-    if P >= PARALLEL_MIN_SIZE:
-        _update_parallel(code, theta, grad, state, c, f)
-    else:
-        _update_range(code, theta, grad, state, c, f, 0, P)
+    _update_range(code, theta, grad, state, c, f, 0, theta.shape[0])
+
+
+@njit(**_JIT)
+def optimizer_update_parallel(code, theta, grad, state, hyper, t):
+    """``optimizer_update`` split over threads (``numba.prange``), chunks of
+    32768 elements; same arguments, same results. Opt-in: it pays only for
+    long vectors on otherwise idle cores (see the module docstring)."""
+    _check(code, theta, grad, state, hyper, t)
+    c, f = _coefficients(code, theta, hyper, t)
+    _update_parallel(code, theta, grad, state, c, f)
