@@ -1,9 +1,11 @@
 """numbann: neural networks trained by Numba kernels, with every number of
 backprop recorded, replayed and explained."""
-from . import activations, initializers, losses
+from . import activations, data, initializers, losses, optim, schedules, trace
 from .activations import ELU, LeakyReLU
+from .device import cuda_available
 from .gradcheck import gradcheck
 from .model import MLP, Dense, Network, Step, load
+from .optim import SGD, Adagrad, Adam, AdamW, Momentum, Newton, RMSprop
 from .perceptron import Perceptron, perceptron_output
 from .training import History, TrainingDiverged
 

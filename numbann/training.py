@@ -54,7 +54,8 @@ class _Run:
         self.optimizer = optim.get_optimizer(optimizer)
         self.keep = _keep_probabilities(dropout, net.L)
         for name, value in (("l1", l1), ("l2", l2)):
-            if not (value >= 0 and math.isfinite(value)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         for name, value in (("clip_value", clip_value), ("clip_norm", clip_norm)):
             if value is not None and not value > 0:
@@ -68,7 +69,11 @@ class _Run:
         if state is None or state.shape[1] != net.n_params or state.dtype != net.dtype:
             opt.state = opt.init_state(net.n_params, net.dtype)
             opt.t = 0
-        self.ws = net.workspace(self.batch_size)
+        # A workspace of exactly batch_size rows, not the net's cached one: dropout
+        # masks are indexed by workspace offsets, so a bigger workspace left by an
+        # earlier predict() would change the masks for the same seed.
+        from .model import Workspace
+        self.ws = Workspace(net.sizes, self.batch_size, net.dtype)
 
     def compiled(self, orders, lrs, step_losses):
         """Train whole epochs in one compiled call; returns (status, steps done)."""
@@ -99,7 +104,7 @@ class _Run:
             step_losses[s] = J
             if status != cpu_train.OK:
                 return status, s
-            opt.lr = lrs[s]
+            opt.hyper[codes.H_LR] = lrs[s]  # as the compiled path: a schedule may reach 0
             info = StepInfo(epoch, t, order[start:start + m], J, lrs[s], self.grad, ws, m)
             if recorder is not None:
                 recorder.before_update(net, opt, info)
@@ -157,21 +162,32 @@ def _diverged(net, run, status, epoch, step, steps_per_epoch):
     """The error naming the epoch, the step and the first non-finite layer."""
     ws, m = run.ws, min(run.batch_size, len(run.X) - step * run.batch_size)
     what = "loss" if status == cpu_train.LOSS_NOT_FINITE else "gradient"
-    where = "no layer (the inputs?)"
-    blocks = [(f"z[{l}]", ws.z(l, m)) for l in range(1, net.L + 1)]
+    # weights first: a non-finite W[l] (an update that overflowed) explains
+    # every non-finite z, a, delta after it
+    blocks = [(f"W[{l}]", net.W[l]) for l in range(1, net.L + 1)]
+    blocks += [(f"z[{l}]", ws.z(l, m)) for l in range(1, net.L + 1)]
     blocks += [(f"a[{l}]", ws.a(l, m)) for l in range(1, net.L + 1)]
-    blocks += [(f"W[{l}]", net.W[l]) for l in range(1, net.L + 1)]
     blocks += [(f"delta[{l}]", ws.delta(l, m)) for l in range(net.L, 0, -1)]
     from .kernels import cpu
     blocks += [(f"dW[{l}]", cpu.layer_W(run.grad, net.sizes, net.p_off, l))
                for l in range(net.L, 0, -1)]
-    for name, values in blocks:
-        if not np.all(np.isfinite(values)):
-            where = f"{name} (layer {name[name.index('[') + 1:-1]})"
-            break
+
+    def layer(name):
+        return f"{name} (layer {name[name.index('[') + 1:-1]})"
+    bad = [name for name, values in blocks if not np.all(np.isfinite(values))]
+    if bad:
+        where = f"first non-finite values: {layer(bad[0])}"
+    else:
+        # every entry is finite but a sum (of squares) overflowed: name the largest
+        # (the forward pass's numbers for a loss, all of them for a gradient)
+        big = {name: float(np.max(np.abs(values))) for name, values in blocks
+               if values.size and (what == "gradient" or name[0] in "Wza")}
+        name = max(big, key=big.get)
+        where = (f"no single entry is inf or NaN (their sum overflowed); "
+                 f"largest magnitude {big[name]:.3g} in {layer(name)}")
     return TrainingDiverged(
         f"training diverged at epoch {epoch}, step {step} of {steps_per_epoch}: the {what} "
-        f"is not finite; first non-finite values: {where}. Lower the learning rate, clip "
+        f"is not finite; {where}. Lower the learning rate, clip "
         "gradients (clip_norm=...), or check the data.")
 
 
@@ -194,23 +210,23 @@ def fit(net, X, Y, loss="mse", optimizer="sgd", epochs=10, batch_size=32, shuffl
     ``clip_value``/``clip_norm`` clip the gradient. ``verbose=0`` silences the
     progress bar. ``callbacks``: functions ``f(net, epoch, logs)``; one that
     returns True stops training. ``trace``: a recorder from ``numbann.trace``.
+    ``device``: "cpu" or "cuda" (parameters, optimizer state and data stay on
+    the GPU; see docs/cuda.md).
     """
-    if device != "cpu":
-        from . import device as _device
-        return _device.fit_on(device, net, X, Y, loss=loss, optimizer=optimizer, epochs=epochs,
-                              batch_size=batch_size, shuffle=shuffle, seed=seed,
-                              validation_data=validation_data, schedule=schedule,
-                              patience=patience, restore_best=restore_best, l1=l1, l2=l2,
-                              dropout=dropout, clip_value=clip_value, clip_norm=clip_norm,
-                              verbose=verbose, callbacks=callbacks, trace=trace)
+    from . import device as _device
+    run_class = _device.run_class(device, trace)
     epochs = _checks.positive_int(epochs, "epochs")
     if patience is not None:
         patience = _checks.positive_int(patience, "patience")
-    run = _Run(net, X, Y, loss, optimizer, batch_size, dropout, l1, l2, clip_value, clip_norm, seed)
+    run = run_class(net, X, Y, loss, optimizer, batch_size, dropout, l1, l2, clip_value,
+                    clip_norm, seed)
     if validation_data is not None:
         if len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, Y_val)")
-        Xv, Yv, _ = net._prepare(validation_data[0], validation_data[1], run.loss)
+        try:
+            Xv, Yv, _ = net._prepare(validation_data[0], validation_data[1], run.loss)
+        except (ValueError, TypeError) as e:  # say which data set is wrong
+            raise type(e)(f"validation_data (X_val, Y_val): {e}") from None
     schedule = schedules.get_schedule(schedule)
     n = len(run.X)
     steps = (n + run.batch_size - 1) // run.batch_size
@@ -222,6 +238,8 @@ def fit(net, X, Y, loss="mse", optimizer="sgd", epochs=10, batch_size=32, shuffl
     block = 1 if per_epoch else max(1, min(BLOCK_STEPS // steps, BLOCK_ROWS // n))
     history, best, best_theta, waited = History(), math.inf, None, 0
     if trace is not None:
+        if hasattr(trace, "plan"):  # lets the recorder refuse a trace over its memory budget
+            trace.plan(net, run.optimizer, n=n, epochs=epochs, batch_size=run.batch_size)
         trace.start(net, run.optimizer, run.loss)
     bar = tqdm(total=epochs, disable=True if verbose == 0 else None, unit="epoch",
                leave=verbose > 0)
@@ -243,7 +261,8 @@ def fit(net, X, Y, loss="mse", optimizer="sgd", epochs=10, batch_size=32, shuffl
                 raise _diverged(net, run, status, epoch + done // steps, done % steps, steps)
             seconds = (time.perf_counter() - started) / E
             history.step_loss.extend(step_losses.ravel().tolist())
-            history.loss.extend((step_losses @ sizes / n).tolist())
+            # row by row (not a BLAS product): the same sums however epochs are blocked
+            history.loss.extend(((step_losses * sizes).sum(axis=1) / n).tolist())
             history.lr.extend(lrs[:, 0].tolist())
             history.time.extend([seconds] * E)
             epoch += E

@@ -1,0 +1,107 @@
+"""Where ``fit`` runs: ``device="cpu"`` (numba.njit kernels) or ``device="cuda"``
+(numba.cuda.jit kernels on an NVIDIA GPU).
+
+On "cuda" the data set is uploaded once per fit; during an epoch the
+parameters, gradient, optimizer state and workspaces stay on the GPU and the
+batches are gathered there. Only the step losses come back (one copy per
+epoch), with theta and the optimizer state at the epoch's end, so that
+validation, callbacks, early stopping and the history see the host network
+exactly as on the CPU. Same seed, same shuffles, initial weights and dropout
+masks on both devices: the runs agree step by step, to rounding.
+"""
+from types import SimpleNamespace
+
+from . import optim, training
+from .kernels.cpu_train import OK
+
+DEVICES = ("cpu", "cuda")
+
+
+def cuda_available():
+    """True when numba can run CUDA kernels here: an NVIDIA GPU with a working
+    driver, or numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1 set before numba
+    is imported)."""
+    try:
+        from numba import cuda
+    except ImportError:
+        return False
+    return cuda.is_available()
+
+
+def check_device(device):
+    """Return ``device`` if numbann can run on it here; otherwise raise a
+    ValueError (unknown name) or a RuntimeError (no usable GPU)."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cuda" and not cuda_available():
+        raise RuntimeError(
+            "device='cuda' needs an NVIDIA GPU with a working CUDA driver, and numba finds "
+            "none. To try the CUDA code path without a GPU, set the environment variable "
+            "NUMBA_ENABLE_CUDASIM=1 before starting Python (numba's CUDA simulator: the "
+            "same kernels run in Python, very slowly; for testing only).")
+    return device
+
+
+def run_class(device, trace=None):
+    """The class that runs fit's epochs on ``device`` (training._Run on the CPU)."""
+    check_device(device)
+    if device == "cpu":
+        return training._Run
+    if trace is not None:
+        raise ValueError("a trace records on the CPU: use device='cpu' to trace a fit")
+    return CudaRun
+
+
+class CudaRun(training._Run):
+    """One fit on the GPU, with training._Run's interface."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if isinstance(self.optimizer, optim.Newton):
+            raise ValueError("Newton's method is not a fused update: it runs on device='cpu' only")
+        from numba import cuda
+        ws = self.ws
+        host = dict(theta=self.net.theta, grad=self.grad, state=self.optimizer.state,
+                    a_buf=ws.a_buf, z_buf=ws.z_buf, delta_buf=ws.delta_buf, y_buf=ws.y_buf,
+                    X=self.X, Y=self.Y)
+        self.gpu = SimpleNamespace(**{name: cuda.to_device(a) for name, a in host.items()})
+
+    def compiled(self, orders, lrs, step_losses):
+        """Train whole epochs on the GPU; returns (status, steps done)."""
+        from numba import cuda
+
+        from .kernels import cuda_train
+        net, ws, opt, loss, gpu = self.net, self.ws, self.optimizer, self.loss, self.gpu
+        gpu.theta.copy_to_device(net.theta)  # callbacks may have changed the host copies
+        gpu.state.copy_to_device(opt.state)
+        gpu.orders = cuda.to_device(orders)
+        c, per_row, per_output = loss.scale_parts()
+        status, done = cuda_train.train_epochs(
+            gpu.theta, gpu.grad, gpu.state, opt.hyper, opt.code, opt.t, lrs, net.sizes,
+            net.acts, net.alphas, net.p_off, gpu.a_buf, ws.a_off, gpu.z_buf, ws.z_off,
+            gpu.delta_buf, gpu.y_buf, gpu.X, gpu.Y, gpu.orders, self.batch_size, loss.code, c,
+            per_row, per_output, self.keep, self.seed, self.l1, self.l2, self.clip_value,
+            self.clip_norm, step_losses)
+        opt.t += done
+        gpu.theta.copy_to_host(net.theta)
+        gpu.state.copy_to_host(opt.state)
+        if status != OK:
+            self._replay_failed_step(done, step_losses.shape[1])
+        return status, done
+
+    def _replay_failed_step(self, done, steps):
+        """Recompute the failed step (theta has not moved since) and copy its
+        numbers to the host workspace and gradient, for the divergence report."""
+        from .kernels import cuda_train
+        net, ws, gpu = self.net, self.ws, self.gpu
+        start = done % steps * self.batch_size
+        m = min(self.batch_size, len(self.X) - start)
+        cuda_train.batch_gradient(
+            gpu.theta, gpu.grad, net.sizes, net.acts, net.alphas, net.p_off, gpu.a_buf,
+            ws.a_off, gpu.z_buf, ws.z_off, gpu.delta_buf, gpu.y_buf, gpu.X, gpu.Y,
+            gpu.orders[done // steps], start, m, self.loss.code, self.loss.scale(m, net.n_outputs),
+            self.keep, self.seed, self.optimizer.t + 1, self.l1, self.l2, self.clip_value,
+            self.clip_norm)
+        for name in ("a_buf", "z_buf", "delta_buf", "y_buf"):
+            getattr(gpu, name).copy_to_host(getattr(ws, name))
+        gpu.grad.copy_to_host(self.grad)

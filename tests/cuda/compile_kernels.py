@@ -1,0 +1,71 @@
+"""Compile every CUDA kernel of numbann to PTX, for float32 and float64.
+
+Run without the simulator: numba's CUDA compiler types and lowers each
+kernel as it would for a GPU (which the simulator, running them as Python,
+never does). Needs libNVVM, not a GPU. Exit status 77: libNVVM is missing.
+"""
+import sys
+import types
+
+from numba import cuda
+from numba import types as nt
+from numba.cuda import dispatcher
+
+from numbann.kernels import cuda as ck
+from numbann.kernels import cuda_optim, cuda_train
+
+TARGET = (9, 0)  # compute capability compiled for
+
+try:
+    from numba.cuda.cudadrv import nvvm
+    nvvm_found = nvvm.is_available()
+except Exception:  # an install without the module: no compiler either
+    nvvm_found = False
+if not nvvm_found:
+    print("libNVVM is not available")
+    sys.exit(77)
+if not cuda.is_available():  # device functions ask the current device for its compute capability
+    dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=TARGET)
+
+i64, f64, u64 = nt.int64, nt.float64, nt.uint64
+
+
+def array(dtype, ndim=1):
+    return nt.Array(dtype, ndim, "C")
+
+
+def signatures(dtype):
+    """Each kernel with the argument types its host function launches it with."""
+    A, F64, I64 = array(dtype), array(f64), array(i64)
+    dense_forward, delta_backward, weight_gradient, loss_head = ck.tiled_kernels(
+        16, 128, dtype.name)
+    clip_and_sum_squares, check_step = cuda_train.norm_kernels(128)
+    return {
+        dense_forward: (A, i64, i64, A, i64, i64, A, i64, i64, i64, i64, i64, f64, f64, u64),
+        delta_backward: (A, i64, A, i64, i64, A, A, i64, i64, i64, i64, i64, f64, f64, u64),
+        weight_gradient: (A, i64, i64, A, i64, A, i64, i64, i64, i64),
+        loss_head: (i64, f64, i64, f64, A, i64, A, i64, A, i64, A, i64, i64, i64, F64, i64),
+        ck.activate_elements: (i64, f64, A, A, i64),
+        ck.softmax_rows: (A, i64, A, i64, i64, i64, f64, u64),
+        ck.backprop_elements: (i64, f64, A, A, A, f64, i64),
+        ck.softmax_jacobian_rows: (A, i64, A, i64, i64, i64),
+        ck.dropout_elements: (A, f64, u64, i64, i64),
+        cuda_optim.update_elements: (i64, A, A, array(dtype, 2), nt.UniTuple(dtype, 10),
+                                     nt.UniTuple(i64, 5), I64),
+        cuda_train.gather_rows: (array(dtype, 2), I64, i64, i64, A, i64),
+        cuda_train.penalize_weights: (A, A, i64, i64, f64, f64),
+        cuda_train.scale_elements: (A, A),
+        clip_and_sum_squares: (A, f64, F64),
+        check_step: (F64, F64, i64, f64, A, I64),
+    }
+
+
+failures = []
+for dtype in (nt.float32, nt.float64):
+    for kernel, args in signatures(dtype).items():
+        try:
+            cuda.compile_ptx(kernel.py_func, nt.void(*args), cc=TARGET)
+        except Exception as error:  # report every kernel that fails, then fail
+            failures.append(f"{kernel.py_func.__name__} ({dtype}): {error}")
+print("\n\n".join(failures) or "every kernel compiles")
+sys.exit(1 if failures else 0)
