@@ -1,6 +1,6 @@
 """numbann's demo: train a digit classifier fast, then look inside one step.
 
-    python examples/demo.py [--out out/demo] [--epochs 30]
+    python examples/demo.py [--out out/demo] [--epochs 30] [--quick]
 
 Trains a 64-128-10 MLP (ReLU, softmax, Adam) on the 8x8 handwritten digits
 shipped with numbann, prints accuracy and speed, then replays one training
@@ -25,7 +25,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/demo", help="folder for the figures")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--quick", action="store_true", help="3 epochs, for a smoke test")
     args = parser.parse_args()
+    if args.quick:
+        args.epochs = 3
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -42,7 +45,8 @@ def main():
     samples = args.epochs * len(X_train)
     print(f"trained {args.epochs} epochs in {seconds:.2f} s (first call includes compiling, "
           f"cached on disk afterwards): {samples / seconds:,.0f} samples/s")
-    print(f"test accuracy {net.score(X_test, y_test):.4f}, final train loss {history.loss[-1]:.4f}")
+    print(f"test accuracy = {net.score(X_test, y_test):.4f}")
+    print(f"final train loss = {history.loss[-1]:.4f}")
 
     # one step, every number: the gradient of one output weight as a chain-rule product
     x, label = X_test[:1], y_test[:1]
@@ -53,7 +57,7 @@ def main():
     print(f"dJ/dW[2]_{j},{k} = delta[2]_{j} * a[1]_{k} = ({a_out:.6f} - 1) * {a_hidden:.6f} "
           f"= {(a_out - 1) * a_hidden:.6f}; backprop says {step.dW[2][j, k]:.6f}")
     report = nb.gradcheck(net, x, label, "ce")
-    print(f"finite differences agree with backprop to {report.max_error:.1e} (relative)")
+    print(f"gradcheck max relative error = {report.max_error:.1e} (finite differences vs backprop)")
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(history.loss, label="train loss")

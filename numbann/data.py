@@ -1,0 +1,184 @@
+"""Small data sets and loaders for examples, tests and the course.
+
+- :func:`load_digits`: the UCI 8x8 optical digits (1797 images, 10 classes),
+  shipped with numbann as ``numbann/datasets/digits.npz`` (see the README
+  there for the licence and citation).
+- Synthetic generators, all seeded and returned as float64 arrays:
+  :func:`make_xor`, :func:`make_moons`, :func:`make_regression`.
+- :func:`train_test_split`, :func:`one_hot` and :func:`standardize`.
+
+Targets come back in the shapes the losses take: (m, 1) columns for one
+output, class indices (m,) for ``loss="ce"``.
+"""
+import math
+import numbers
+from importlib import resources
+
+import numpy as np
+
+from . import _checks
+
+__all__ = ["load_digits", "make_xor", "make_moons", "make_regression",
+           "train_test_split", "one_hot", "standardize"]
+
+
+def _nonneg_real(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def load_digits(scale=True, images=False):
+    """The UCI optical digits (the copy scikit-learn ships): 1797 samples.
+
+    Returns ``(X, y)``: ``X`` float64 of shape (1797, 64) (or (1797, 8, 8)
+    with ``images=True``), pixel counts 0..16 divided by 16 when ``scale``
+    (so in [0, 1]); ``y`` int64 labels 0..9. Row order is the original one.
+    """
+    with resources.files(__package__).joinpath("datasets/digits.npz").open("rb") as f:
+        with np.load(f) as data:
+            pixels, target = data["data"], data["target"]
+    X = pixels.astype(np.float64)
+    if scale:
+        X /= 16.0
+    if images:
+        X = X.reshape(-1, 8, 8)
+    return X, target.astype(np.int64)
+
+
+def make_xor(repeat=1, noise=0.0, seed=0):
+    """The XOR truth table: X = [[0,0],[0,1],[1,0],[1,1]], y = x1 xor x2, as
+    float64 arrays of shapes (4 repeat, 2) and (4 repeat, 1). With ``noise`` > 0,
+    Gaussian noise of that standard deviation is added to the inputs."""
+    repeat = _checks.positive_int(repeat, "repeat")
+    noise = _nonneg_real(noise, "noise")
+    X = np.tile(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64), (repeat, 1))
+    y = (X[:, :1] != X[:, 1:]).astype(np.float64)
+    if noise:
+        X = X + np.random.default_rng(seed).normal(0.0, noise, X.shape)
+    return X, y
+
+
+def make_moons(n=200, noise=0.1, seed=0):
+    """Two interleaving half circles (the two-moons problem): ``n`` points,
+    moon 0 on the upper arc (cos t, sin t), moon 1 on the lower arc
+    (1 - cos t, 1/2 - sin t), t in [0, pi], plus Gaussian noise of standard
+    deviation ``noise``. Returns X (n, 2) and y (n, 1) in {0, 1}, shuffled."""
+    n = _checks.positive_int(n, "n")
+    if n < 2:
+        raise ValueError(f"n must be at least 2 (one point per moon), got {n}")
+    noise = _nonneg_real(noise, "noise")
+    rng = np.random.default_rng(seed)
+    n0 = n // 2
+    n1 = n - n0
+    t0 = np.linspace(0.0, np.pi, n0)
+    t1 = np.linspace(0.0, np.pi, n1)
+    X = np.concatenate([np.column_stack([np.cos(t0), np.sin(t0)]),
+                        np.column_stack([1.0 - np.cos(t1), 0.5 - np.sin(t1)])])
+    y = np.concatenate([np.zeros(n0), np.ones(n1)]).reshape(-1, 1)
+    X += rng.normal(0.0, noise, X.shape)
+    order = rng.permutation(n)
+    return X[order], y[order]
+
+
+def make_regression(n=200, n_features=1, n_outputs=1, noise=0.1, kind="sine", seed=0):
+    """A smooth nonlinear regression problem with inputs uniform in [-1, 1].
+
+    ``kind="sine"``: y_k = sin(pi (x . u_k)) + 0.5 (x . v_k)^2 for random unit
+    directions u_k, v_k (a curve for one feature and one output);
+    ``kind="linear"``: y = x @ W.T + b with W, b standard normal.
+    Gaussian noise of standard deviation ``noise`` is added to y. Returns X
+    (n, n_features) and Y (n, n_outputs), float64.
+    """
+    n = _checks.positive_int(n, "n")
+    n_features = _checks.positive_int(n_features, "n_features")
+    n_outputs = _checks.positive_int(n_outputs, "n_outputs")
+    noise = _nonneg_real(noise, "noise")
+    if kind not in ("sine", "linear"):
+        raise ValueError(f"kind must be 'sine' or 'linear', got {kind!r}")
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, (n, n_features))
+    if kind == "linear":
+        W = rng.normal(size=(n_outputs, n_features))
+        b = rng.normal(size=n_outputs)
+        Y = X @ W.T + b
+    else:
+        U = rng.normal(size=(n_outputs, n_features))
+        V = rng.normal(size=(n_outputs, n_features))
+        U /= np.linalg.norm(U, axis=1, keepdims=True)
+        V /= np.linalg.norm(V, axis=1, keepdims=True)
+        Y = np.sin(np.pi * X @ U.T) + 0.5 * (X @ V.T) ** 2
+    Y = Y + rng.normal(0.0, noise, Y.shape)
+    return X, Y
+
+
+def train_test_split(X, Y, test_size=0.25, seed=0, stratify=False):
+    """Shuffle rows with a seeded generator and split them into
+    ``X_train, X_test, Y_train, Y_test`` (scikit-learn's order).
+
+    ``test_size``: a fraction in (0, 1) or a number of rows. ``stratify``:
+    keep the class proportions of Y (labels (m,), a (m, 1) column or one-hot
+    rows) in both parts.
+    """
+    X = np.asarray(X)
+    Y = np.asarray(Y)
+    if X.ndim == 0 or Y.ndim == 0:
+        raise ValueError("X and Y must have one row per sample")
+    _checks.same_rows(X, Y)
+    n = len(X)
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
+        raise ValueError(f"test_size must be a fraction or a number of rows, got {test_size!r}")
+    if isinstance(test_size, numbers.Integral):
+        n_test = int(test_size)
+    elif 0 < test_size < 1:
+        n_test = int(math.ceil(test_size * n))
+    else:
+        raise ValueError(f"test_size must be a fraction in (0, 1) or a number of rows, "
+                         f"got {test_size!r}")
+    if not 1 <= n_test <= n - 1:
+        raise ValueError(f"test_size gives {n_test} test rows out of {n}: both parts "
+                         "need at least one row")
+    rng = np.random.default_rng(seed)
+    if not stratify:
+        order = rng.permutation(n)
+        test, train = order[:n_test], order[n_test:]
+    else:
+        labels = Y.argmax(axis=1) if Y.ndim == 2 and Y.shape[1] > 1 else Y.reshape(n, -1)[:, 0]
+        test_parts, train_parts = [], []
+        classes = np.unique(labels)
+        for c in classes:
+            rows = rng.permutation(np.flatnonzero(labels == c))
+            k = int(round(len(rows) * n_test / n))
+            test_parts.append(rows[:k])
+            train_parts.append(rows[k:])
+        test = rng.permutation(np.concatenate(test_parts))
+        train = rng.permutation(np.concatenate(train_parts))
+    return X[train], X[test], Y[train], Y[test]
+
+
+def one_hot(y, n_classes=None):
+    """Labels (m,) -> one-hot rows (m, n_classes) of float64."""
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y must be a 1-D array of integer labels, got {y.dtype} {y.shape}")
+    if y.size and y.min() < 0:
+        raise ValueError("labels must be >= 0")
+    k = int(y.max()) + 1 if n_classes is None else _checks.positive_int(n_classes, "n_classes")
+    if y.size and y.max() >= k:
+        raise ValueError(f"labels must be < n_classes = {k}, got {y.max()}")
+    out = np.zeros((len(y), k))
+    out[np.arange(len(y)), y] = 1.0
+    return out
+
+
+def standardize(X_train, *others):
+    """Scale columns to mean 0 and standard deviation 1 using the training
+    set's statistics (constant columns are only centered); returns the
+    scaled training set followed by the other arrays scaled the same way."""
+    X_train = np.asarray(X_train, dtype=np.float64)
+    mean = X_train.mean(axis=0)
+    std = X_train.std(axis=0)
+    std[std == 0] = 1.0
+    out = [(X_train - mean) / std] + [(np.asarray(X, np.float64) - mean) / std for X in others]
+    return out[0] if not others else tuple(out)
