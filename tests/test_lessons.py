@@ -1,0 +1,491 @@
+"""Every lesson in trace/ runs at its small size (--quick); the numbers it
+prints are checked against an independent NumPy computation written here,
+and its figures must exist and not be blank.
+
+The lessons run as subprocesses, two at a time, started once per session."""
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = sorted(p.stem for p in (ROOT / "trace").glob("[0-9][0-9]_*.py"))
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+# --------------------------------------------------------------------- running
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("lessons")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               MPLBACKEND="Agg")
+
+    def run(name):
+        out = base / name
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(ROOT / "trace" / f"{name}.py"), "--quick",
+                               "--out", str(out)], capture_output=True, text=True, env=env,
+                              cwd=str(base), timeout=600)
+        return proc, out, time.perf_counter() - started
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    futures = {name: pool.submit(run, name) for name in LESSONS}
+    yield {name: f for name, f in futures.items()}
+    pool.shutdown(wait=True)
+
+
+def lesson(runs, name):
+    proc, out, seconds = runs[name].result()
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    figures = re.findall(r"^\[figure\] (.+)$", proc.stdout, re.M)
+    assert figures, f"{name} wrote no figure"
+    for path in figures:
+        assert Path(path).parent == out, f"{name} wrote {path} outside its output folder"
+        assert not_blank(path), f"{name}: {path} is blank"
+    assert sorted(map(str, out.glob("*.png"))) == sorted(figures)
+    return proc.stdout, out
+
+
+def not_blank(path):
+    import matplotlib.image
+    img = matplotlib.image.imread(path)
+    return img.ndim == 3 and min(img.shape[:2]) > 100 and float(img[..., :3].std()) > 0.01
+
+
+def value(text, key):
+    m = re.search(r"^" + re.escape(key) + r" = ([-+]?(?:\d[\d.]*(?:e[-+]?\d+)?|inf|nan))(?:\s|$)",
+                  text, re.M)
+    assert m, f"no line '{key} = ...'"
+    return float(m.group(1))
+
+
+def matrix(text, name):
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(re.escape(name) + r" \((\d+) x (\d+)\):", line)
+        if m:
+            rows = int(m.group(1))
+            return np.array([[float(v) for v in lines[i + 1 + k].split()] for k in range(rows)])
+    raise AssertionError(f"no matrix '{name}'")
+
+
+def close(printed, expected, rtol=1e-9, atol=1e-12):
+    np.testing.assert_allclose(printed, expected, rtol=rtol, atol=atol)
+
+
+def load_net(path):
+    """W[l], b[l] and activations from a file written by Network.save (own parser)."""
+    with np.load(path) as f:
+        theta, config = f["theta"], json.loads(str(f["config"]))
+    sizes = [config["n_inputs"]] + [ly["units"] for ly in config["layers"]]
+    W, b, k = [], [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        W.append(theta[k:k + n_out * n_in].reshape(n_out, n_in))
+        k += n_out * n_in
+        b.append(theta[k:k + n_out])
+        k += n_out
+    return W, b, [ly["activation"] for ly in config["layers"]]
+
+
+ACT = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0), "sigmoid": sigmoid,
+       "identity": lambda z: z}
+
+
+def forward(W, b, acts, X):
+    a = X
+    for Wl, bl, g in zip(W, b, acts):
+        a = ACT[g](a @ Wl.T + bl)
+    return a
+
+
+def test_every_lesson_is_tested():
+    tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
+    for lesson_name in LESSONS:
+        assert lesson_name.split("_", 1)[1] in tested or lesson_name in tested, lesson_name
+
+
+# --------------------------------------------------------------------- 1
+
+def test_chain_rule(runs):
+    out, _ = lesson(runs, "01_chain_rule")
+    w, b, x, y, alpha = (value(out, k) for k in ("w", "b", "x", "y", "alpha"))
+    z = w * x + b
+    a = sigmoid(z)
+    close(value(out, "z"), z)
+    close(value(out, "a"), a)
+    close(value(out, "J"), 0.5 * (a - y) ** 2)
+    close(value(out, "dJ/da"), a - y)
+    close(value(out, "da/dz"), a * (1 - a))
+    dw = (a - y) * a * (1 - a) * x
+    for key in ("dJ/dw", "recorded dW"):
+        close(value(out, key), dw)
+    for key in ("dJ/db", "recorded db"):
+        close(value(out, key), (a - y) * a * (1 - a))
+    close(value(out, "w_new"), w - alpha * dw)
+    close(value(out, "b_new"), b - alpha * (a - y) * a * (1 - a))
+    for _ in range(10):                       # --quick: 10 gradient steps on (w, b)
+        a = sigmoid(w * x + b)
+        g = (a - y) * a * (1 - a)
+        w, b = w - alpha * g * x, b - alpha * g
+    close(value(out, "w_final"), w)
+    close(value(out, "J_final"), 0.5 * (sigmoid(w * x + b) - y) ** 2)
+
+
+# --------------------------------------------------------------------- 2
+
+def test_vectorized_backprop(runs):
+    out, _ = lesson(runs, "02_vectorized_backprop")
+    X, Y = matrix(out, "X"), matrix(out, "Y")            # course layout: columns are samples
+    W1, b1, W2, b2 = (matrix(out, k) for k in ("W1", "b1", "W2", "b2"))
+    m = X.shape[1]
+    Z1 = W1 @ X + b1
+    A1 = np.tanh(Z1)
+    Z2 = W2 @ A1 + b2
+    A2 = sigmoid(Z2)
+    dZ2 = A2 - Y
+    dW2, db2 = dZ2 @ A1.T / m, dZ2.sum(axis=1, keepdims=True) / m
+    dZ1 = (W2.T @ dZ2) * (1 - A1 ** 2)
+    dW1, db1 = dZ1 @ X.T / m, dZ1.sum(axis=1, keepdims=True) / m
+    for name, M in (("Z1", Z1), ("A1", A1), ("Z2", Z2), ("A2", A2), ("dZ2", dZ2), ("dW2", dW2),
+                    ("db2", db2), ("dZ1", dZ1), ("dW1", dW1), ("db1", db1)):
+        close(matrix(out, name), M, rtol=1e-9, atol=1e-11)
+    close(value(out, "J"), -np.mean(Y * np.log(A2) + (1 - Y) * np.log(1 - A2)))
+    for _ in range(30):                       # --quick: 30 full-batch steps, lr 1
+        A1 = np.tanh(W1 @ X + b1)
+        A2 = sigmoid(W2 @ A1 + b2)
+        dZ2 = A2 - Y
+        dZ1 = (W2.T @ dZ2) * (1 - A1 ** 2)
+        W2, b2 = W2 - dZ2 @ A1.T / m, b2 - dZ2.sum(axis=1, keepdims=True) / m
+        W1, b1 = W1 - dZ1 @ X.T / m, b1 - dZ1.sum(axis=1, keepdims=True) / m
+    A2 = sigmoid(W2 @ np.tanh(W1 @ X + b1) + b2)
+    close(value(out, "J_after_training"), -np.mean(Y * np.log(A2) + (1 - Y) * np.log(1 - A2)),
+          rtol=1e-8)
+    assert "z[1] = a[0] @ W[1].T + b[1]" in out
+
+
+# --------------------------------------------------------------------- 3
+
+def test_zero_init(runs):
+    out, _ = lesson(runs, "03_zero_init")
+    X, Y = matrix(out, "X"), matrix(out, "Y")[0]
+    lr, steps = value(out, "learning_rate"), int(value(out, "steps"))
+    m = len(X)
+    for name in ("zeros", "random"):
+        W1, b1, W2, b2 = (matrix(out, f"{name}: initial {k}") for k in ("W1", "b1", "W2", "b2"))
+        b1, b2 = b1[0], b2[0]
+        sym = []
+        for _ in range(steps):
+            a1 = sigmoid(X @ W1.T + b1)
+            a2 = sigmoid(a1 @ W2.T + b2)[:, 0]
+            d2 = ((a2 - Y) / m)[:, None]
+            d1 = (d2 @ W2) * a1 * (1 - a1)
+            W2, b2 = W2 - lr * d2.T @ a1, b2 - lr * d2.sum(axis=0)
+            W1, b1 = W1 - lr * d1.T @ X, b1 - lr * d1.sum(axis=0)
+            rows = np.hstack([W1, b1[:, None]])
+            sym.append(np.linalg.norm(rows[0] - rows[1]))
+            if len(sym) == 101:
+                close(matrix(out, f"{name}: W1 after step 100"), W1, rtol=1e-8, atol=1e-11)
+        # the run crosses a plateau where rounding differences of 1e-16 grow to ~1e-4
+        # by the last step (a perturbation of the NumPy run by 1e-15 moves it as much)
+        close(matrix(out, f"{name}: final W1"), W1, rtol=1e-2, atol=1e-9)
+        close(value(out, f"{name}: symmetry at last step"), sym[-1], rtol=1e-2, atol=1e-12)
+        close(value(out, f"{name}: symmetry at step 0"), sym[0], rtol=1e-8, atol=1e-12)
+        a2 = sigmoid(sigmoid(X @ W1.T + b1) @ W2.T + b2)[:, 0]
+        close(value(out, f"{name}: final loss"),
+              -np.mean(Y * np.log(a2) + (1 - Y) * np.log(1 - a2)), rtol=1e-2)
+        close(value(out, f"{name}: accuracy"), np.mean((a2 > 0.5) == Y))
+    assert value(out, "zeros: max symmetry over all steps") == 0.0
+    assert value(out, "zeros: delta symmetry at last step") == 0.0
+    assert value(out, "random: symmetry at last step") > 1
+
+
+# --------------------------------------------------------------------- 4
+
+def test_perceptron(runs):
+    out, _ = lesson(runs, "04_perceptron")
+    X3 = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], dtype=float)
+    s = X3 @ np.array([6, 2, 2])
+    assert value(out, "threshold 5: days to go") == np.sum(s > 5) == 4
+    assert value(out, "threshold 3: days to go") == np.sum(s > 3) == 5
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    for gate, y in (("AND", [0, 0, 0, 1]), ("OR", [0, 1, 1, 1]), ("XOR", [0, 1, 1, 0])):
+        w, b, epochs, converged = np.zeros(2), 0.0, 0, False
+        while epochs < 20 and not converged:   # --quick: at most 20 epochs
+            epochs += 1
+            mistakes = 0
+            for xi, yi in zip(X, y):
+                err = yi - (1.0 if w @ xi + b > 0 else 0.0)
+                if err:
+                    mistakes += 1
+                    w, b = w + err * xi, b + err
+            converged = mistakes == 0
+        assert value(out, f"{gate}: epochs") == epochs
+        assert value(out, f"{gate}: converged") == float(converged)
+        assert (value(out, f"{gate}: w1"), value(out, f"{gate}: w2"), value(out, f"{gate}: b")) \
+            == (w[0], w[1], b)
+    assert value(out, "XOR: converged") == 0.0
+
+
+# --------------------------------------------------------------------- 5
+
+def test_xor(runs):
+    out, _ = lesson(runs, "05_xor")
+    W1, b1, W2, b2 = (matrix(out, k) for k in ("W1", "b1", "W2", "b2"))
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    a2 = sigmoid(np.tanh(X @ W1.T + b1[0]) @ W2.T + b2[0])[:, 0]
+    for x, v in zip(X.astype(int), a2):
+        close(value(out, f"a2 for x = ({x[0]}, {x[1]})"), v, rtol=1e-8)
+    assert ((a2 > 0.5) == np.array([0, 1, 1, 0], bool)).all()
+    assert value(out, "accuracy") == 1.0
+    assert "z[1] = W[1] a[0] + b[1]" in out and "delta[1] = (delta[2] @ W[2]) * g'(z[1])" in out
+
+
+# --------------------------------------------------------------------- 6
+
+def test_vanishing_gradients(runs):
+    from numbann.trace import load_trace      # reads the recorded inputs; the math is below
+    out, folder = lesson(runs, "06_vanishing_gradients")
+    files = {"sigmoid, N(0, 0.1^2)": "step_sigmoid_normal_0.1.npz", "relu, He": "step_relu_he.npz",
+             "relu, N(0, 1)": "step_relu_normal_1.0.npz"}
+    norms = {}
+    for name, file in files.items():
+        r = load_trace(folder / file)[0]
+        L = len(r.dW)
+        W = [r.W_before[l] for l in range(1, L + 1)]
+        b = [r.b_before[l] for l in range(1, L + 1)]
+        hidden = "sigmoid" if "sigmoid" in name else "relu"
+        a, zs = [r.x], []
+        for l in range(L):
+            zs.append(a[-1] @ W[l].T + b[l])
+            a.append(sigmoid(zs[-1]) if l == L - 1 or hidden == "sigmoid" else np.maximum(zs[-1], 0))
+        m = len(r.x)
+        delta = (a[-1] - r.y) / m                     # BCE with a sigmoid output, mean
+        g = [0.0] * L
+        for l in range(L - 1, -1, -1):
+            g[l] = np.linalg.norm(delta.T @ a[l])
+            if l:
+                slope = a[l] * (1 - a[l]) if hidden == "sigmoid" else (zs[l - 1] > 0)
+                delta = (delta @ W[l]) * slope
+        for l in range(L):
+            close(value(out, f"{name}: ||dW[{l + 1}]||"), g[l], rtol=1e-8, atol=0)
+        close(value(out, f"{name}: ratio ||dW[1]|| / ||dW[{L}]||"), g[0] / g[-1], rtol=1e-8)
+        norms[name] = g
+    assert norms["sigmoid, N(0, 0.1^2)"][0] / norms["sigmoid, N(0, 0.1^2)"][-1] < 1e-6
+    assert min(norms["relu, N(0, 1)"]) > 1e4 * max(norms["relu, He"])
+
+
+# --------------------------------------------------------------------- 7
+
+def test_optimizers(runs):
+    out, _ = lesson(runs, "07_optimizers")
+    C, K, start, steps = np.array([2.0, 1.0]), np.array([1.0, 25.0]), np.array([-6.0, 2.2]), 60
+
+    def descend(update):
+        th, state = start.copy(), {}
+        for t in range(1, steps + 1):
+            th = update(th, K * (th - C), state, t)
+        return th
+
+    def momentum(lr, beta, form):
+        def up(th, g, st, t):
+            v = st.get("v", np.zeros(2))
+            if form == "torch":
+                v = beta * v + g if t > 1 else g
+                th = th - lr * v
+            elif form == "average":
+                v = beta * v + (1 - beta) * g
+                th = th - lr * v
+            else:
+                v = beta * v + lr * g
+                th = th - v
+            st["v"] = v
+            return th
+        return up
+
+    def adam(lr, wd=0.0, decoupled=False, b1=0.9, b2=0.999, eps=1e-8):
+        def up(th, g, st, t):
+            if decoupled:
+                th = th * (1 - lr * wd)
+            m = b1 * st.get("m", 0) + (1 - b1) * g
+            v = b2 * st.get("v", 0) + (1 - b2) * g * g
+            st["m"], st["v"] = m, v
+            return th - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        return up
+
+    def adagrad(lr, eps=1e-10):
+        def up(th, g, st, t):
+            st["G"] = st.get("G", 0) + g * g
+            return th - lr * g / (np.sqrt(st["G"]) + eps)
+        return up
+
+    def rmsprop(lr, rho, eps=1e-8):
+        def up(th, g, st, t):
+            st["E"] = rho * st.get("E", 0) + (1 - rho) * g * g
+            return th - lr * g / (np.sqrt(st["E"]) + eps)
+        return up
+
+    expected = {
+        "SGD": descend(lambda th, g, st, t: th - 0.075 * g),
+        "Momentum (torch form)": descend(momentum(0.01, 0.9, "torch")),
+        "Momentum (average form)": descend(momentum(0.01, 0.9, "average")),
+        "Momentum (classic form)": descend(momentum(0.01, 0.9, "classic")),
+        "AdaGrad": descend(adagrad(1.5)),
+        "RMSProp": descend(rmsprop(0.2, 0.9)),
+        "Adam": descend(adam(0.2)),
+        "AdamW": descend(adam(0.2, wd=0.1, decoupled=True)),
+    }
+    for name, th in expected.items():
+        close(value(out, f"{name}: theta_1"), th[0], rtol=1e-9, atol=1e-12)
+        close(value(out, f"{name}: theta_2"), th[1], rtol=1e-9, atol=1e-12)
+    close(value(out, "Newton: theta_1 after one step"), 2.0, atol=1e-6)
+    close(value(out, "Newton: theta_2 after one step"), 1.0, atol=1e-6)
+    close(matrix(out, "Newton: Hessian"), np.diag(K), rtol=1e-6, atol=1e-6)
+    th, flips = start.copy(), 0
+    for _ in range(steps):
+        new = th - 0.075 * K * (th - C)
+        flips += np.sign(new[1] - 1) != np.sign(th[1] - 1)
+        th = new
+    assert value(out, "SGD: sign changes of theta_2 - 1") == flips
+
+
+# --------------------------------------------------------------------- 8
+
+def test_learning_rate(runs):
+    out, folder = lesson(runs, "08_learning_rate")
+    with np.load(folder / "data.npz") as f:
+        X, Y = f["X"], f["Y"]
+    m = len(X)
+    A = np.hstack([X, np.ones((m, 1))])
+    lam = np.linalg.eigvalsh(2 / m * A.T @ A).max()
+    close(value(out, "lambda_max"), lam)
+    for label, c in (("too small", 0.02), ("right", 1.0), ("too large", 2.15)):
+        lr = c / lam
+        close(value(out, f"{label}: eta"), lr)
+        theta, J = np.zeros(3), []
+        for _ in range(40):                   # --quick: 40 steps, zero init
+            r = A @ theta - Y[:, 0]
+            J.append(np.mean(r ** 2))
+            theta = theta - lr * 2 / m * A.T @ r
+        for s in (0, 10, 39):
+            close(value(out, f"{label}: J at step {s}"), J[s], rtol=1e-8)
+    for name, f in (("step", lambda t: 0.1 * 0.5 ** (t // 10)),
+                    ("exp_decay", lambda t: 0.1 * math.exp(-0.05 * t)),
+                    ("cosine", lambda t: 0.5 * 0.1 * (1 + math.cos(math.pi * t / 50)))):
+        for t in (0, 10, 25, 49):
+            close(value(out, f"  {name} lr at t = {t}"), f(t), rtol=1e-11)
+
+
+# --------------------------------------------------------------------- 9
+
+def test_activations(runs):
+    out, _ = lesson(runs, "09_activations")
+    forms = {
+        "step": (lambda z: float(z > 0), lambda z: 0.0),
+        "identity": (lambda z: z, lambda z: 1.0),
+        "sigmoid": (lambda z: 1 / (1 + math.exp(-z)),
+                    lambda z: math.exp(-z) / (1 + math.exp(-z)) ** 2),
+        "tanh": (math.tanh, lambda z: 1 / math.cosh(z) ** 2),
+        "relu": (lambda z: max(z, 0.0), lambda z: float(z > 0)),
+        "leaky_relu": (lambda z: z if z > 0 else 0.1 * z, lambda z: 1.0 if z > 0 else 0.1),
+        "elu": (lambda z: z if z > 0 else math.exp(z) - 1, lambda z: 1.0 if z > 0 else math.exp(z)),
+    }
+    for name, (g, dg) in forms.items():
+        for z in (-2.0, -0.5, 0.0, 0.5, 2.0):
+            m = re.search(rf"^{name} g\({z:g}\) = (\S+)\s+{name} g'\({z:g}\) = (\S+)", out, re.M)
+            assert m, (name, z)
+            close(float(m.group(1)), g(z), rtol=1e-10)
+            close(float(m.group(2)), dg(z), rtol=1e-10)
+    for z in (0.0, 2.0, 5.0, 10.0):
+        close(value(out, f"sigmoid'({z:g})"), math.exp(-z) / (1 + math.exp(-z)) ** 2, rtol=1e-10)
+    e = np.exp([1.0, 2.0, 3.0])
+    for i in range(3):
+        close(value(out, f"softmax([1, 2, 3])_{i}"), e[i] / e.sum(), rtol=1e-10)
+
+
+# --------------------------------------------------------------------- 10
+
+def test_universal_approximation(runs):
+    out, folder = lesson(runs, "10_universal_approximation")
+    with np.load(folder / "data.npz") as f:
+        x, y = f["x"], f["y"]
+    np.testing.assert_array_equal(y, np.sin(2 * np.pi * x) + x)
+    errors = {}
+    for path in sorted(folder.glob("width_*.npz")):
+        H = int(path.stem.split("_")[1])
+        W, b, acts = load_net(path)
+        assert acts == ["tanh", "identity"] and W[0].shape == (H, 1)
+        errors[H] = np.mean((forward(W, b, acts, x) - y) ** 2)
+        close(value(out, f"H = {H}: mean squared error"), errors[H], rtol=1e-8)
+    assert sorted(errors) == [1, 2, 4, 8, 16]
+    assert errors[16] < 0.05 * errors[1]
+
+
+# --------------------------------------------------------------------- 11
+
+def test_taylor(runs):
+    out, folder = lesson(runs, "11_taylor")
+    W, b, acts = load_net(folder / "net.npz")
+    with np.load(folder / "data.npz") as f:
+        X, Y = f["X"], f["Y"]
+
+    def C(W, b):
+        return np.mean((forward(W, b, acts, X) - Y) ** 2)
+
+    a1 = np.tanh(X @ W[0].T + b[0])
+    a2 = a1 @ W[1].T + b[1]
+    d2 = 2 * (a2 - Y) / Y.size
+    d1 = (d2 @ W[1]) * (1 - a1 ** 2)
+    grads = [d1.T @ X, d1.sum(0), d2.T @ a1, d2.sum(0)]
+    g = np.concatenate([v.ravel() for v in grads])
+    C0 = C(W, b)
+    close(value(out, "C(w)"), C0)
+    close(value(out, "||grad C||"), np.linalg.norm(g))
+    lines = re.findall(r"^descent eta=(\S+): Delta C = (\S+)\s+predicted (\S+)", out, re.M)
+    assert len(lines) == 7
+    for eta, dC, pred in lines:
+        eta = float(eta)
+        Wn = [W[0] - eta * grads[0], W[1] - eta * grads[2]]
+        bn = [b[0] - eta * grads[1], b[1] - eta * grads[3]]
+        close(float(dC), C(Wn, bn) - C0, rtol=1e-7, atol=1e-13)
+        close(float(pred), -eta * g @ g, rtol=1e-9)
+    close(value(out, "descent: ratio at the smallest step"), 1.0, atol=2e-3)
+    close(value(out, "random: ratio at the smallest step"), 1.0, atol=1e-2)
+    assert 1.9 < value(out, "slope of log|Delta C - grad C . Delta w| against log||Delta w||") < 2.1
+
+
+# --------------------------------------------------------------------- 12
+
+def test_autoencoder(runs):
+    out, folder = lesson(runs, "12_autoencoder")
+    W, b, acts = load_net(folder / "autoencoder.npz")
+    assert [w.shape[0] for w in W] == [32, 8, 32, 64]
+    with np.load(folder / "data.npz") as f:
+        train, test, anom = f["train"], f["test"], f["anomalies"]
+
+    def scores(x):
+        return np.mean((forward(W, b, acts, x) - x) ** 2, axis=1)
+
+    s_train, s_test, s_anom = scores(train), scores(test), scores(anom)
+    threshold = np.quantile(s_train, 0.95)
+    close(value(out, "mean score, test digits"), s_test.mean())
+    close(value(out, "mean score, anomalies"), s_anom.mean())
+    close(value(out, "threshold (95th percentile of training scores)"), threshold)
+    close(value(out, "anomalies flagged"), np.mean(s_anom > threshold))
+    close(value(out, "test digits flagged"), np.mean(s_test > threshold))
+    close(value(out, "validation loss, last epoch"), s_test.mean())
+    for i in range(3):
+        close(value(out, f"score of test image {i}"), s_test[i])
+        close(value(out, f"score of anomaly {i}"), s_anom[i])
+    assert s_anom.mean() > 2 * s_test.mean()
