@@ -7,7 +7,6 @@ accuracy. Prints the test accuracy and saves the decision boundary.
 """
 import argparse
 import os
-import sys
 import time
 
 import matplotlib
@@ -15,11 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-try:
-    import numbann as nb
-except ImportError:  # a fresh clone, not installed: use the source tree
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-    import numbann as nb
+import numbann as nb
 from numbann.data import make_moons, train_test_split
 
 

@@ -9,18 +9,13 @@ true values for each output.
 """
 import argparse
 import os
-import sys
 import time
 
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-try:
-    import numbann as nb
-except ImportError:  # a fresh clone, not installed: use the source tree
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-    import numbann as nb
+import numbann as nb
 from numbann.data import make_regression, standardize, train_test_split
 
 

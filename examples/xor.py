@@ -9,7 +9,6 @@ Prints both results and saves the decision regions.
 """
 import argparse
 import os
-import sys
 import time
 
 import matplotlib
@@ -17,11 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-try:
-    import numbann as nb
-except ImportError:  # a fresh clone, not installed: use the source tree
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
-    import numbann as nb
+import numbann as nb
 from numbann.data import make_xor
 
 
