@@ -25,6 +25,7 @@ import numbers
 
 import numpy as np
 
+from numbann._registry import resolve
 from numbann.kernels import codes as C
 from numbann.kernels.cpu_optim import optimizer_update, optimizer_update_parallel
 
@@ -564,21 +565,4 @@ def get_optimizer(name_or_obj, **kw):
     "rmsprop", "adam", "adamw", "newton") and keyword arguments, an
     ``Optimizer`` class and keyword arguments, or an ``Optimizer`` object
     (returned as is; no keyword arguments then)."""
-    if isinstance(name_or_obj, Optimizer):
-        if kw:
-            raise ValueError(f"keyword arguments {sorted(kw)} given with an optimizer "
-                             f"object {name_or_obj!r}; set them when constructing it")
-        return name_or_obj
-    if isinstance(name_or_obj, type) and issubclass(name_or_obj, Optimizer):
-        return name_or_obj(**kw)
-    if isinstance(name_or_obj, str):
-        key = name_or_obj.strip().lower()
-        if key not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {name_or_obj!r}; valid names: "
-                             f"{', '.join(OPTIMIZERS)}")
-        try:
-            return OPTIMIZERS[key](**kw)
-        except TypeError as e:      # an unexpected keyword
-            raise ValueError(f"bad arguments for optimizer {key!r}: {e}") from None
-    raise TypeError(f"optimizer must be a name, an Optimizer class or object, got "
-                    f"{type(name_or_obj).__name__}")
+    return resolve("optimizer", Optimizer, OPTIMIZERS, name_or_obj, kw)

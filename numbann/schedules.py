@@ -19,6 +19,8 @@ import numbers
 
 import numpy as np
 
+from ._registry import resolve
+
 __all__ = ["Schedule", "Constant", "StepDecay", "Exponential", "ExpDecay",
            "CosineAnnealing", "get_schedule", "SCHEDULES"]
 
@@ -186,21 +188,4 @@ def get_schedule(name_or_obj, **kw):
     as is), or None (``Constant()``)."""
     if name_or_obj is None:
         name_or_obj = "constant"
-    if isinstance(name_or_obj, Schedule):
-        if kw:
-            raise ValueError(f"keyword arguments {sorted(kw)} given with a schedule "
-                             f"object {name_or_obj!r}; set them when constructing it")
-        return name_or_obj
-    if isinstance(name_or_obj, type) and issubclass(name_or_obj, Schedule):
-        return name_or_obj(**kw)
-    if isinstance(name_or_obj, str):
-        key = name_or_obj.strip().lower()
-        if key not in SCHEDULES:
-            raise ValueError(f"unknown schedule {name_or_obj!r}; valid names: "
-                             f"{', '.join(SCHEDULES)}")
-        try:
-            return SCHEDULES[key](**kw)
-        except TypeError as e:      # a missing or unexpected argument
-            raise ValueError(f"bad arguments for schedule {key!r}: {e}") from None
-    raise TypeError(f"schedule must be a name, a Schedule class or object, or None, "
-                    f"got {type(name_or_obj).__name__}")
+    return resolve("schedule", Schedule, SCHEDULES, name_or_obj, kw)

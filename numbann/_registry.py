@@ -1,0 +1,24 @@
+"""Resolving a user's choice (a name, a class or an object) to an object."""
+
+
+def resolve(kind, base, registry, choice, kw):
+    """``choice`` as an instance of ``base``: a name in ``registry`` or a
+    subclass (built with the keyword arguments ``kw``), or an instance
+    (returned as is, with no keyword arguments)."""
+    if isinstance(choice, base):
+        if kw:
+            raise ValueError(f"keyword arguments {sorted(kw)} given with a {kind} object "
+                             f"{choice!r}; set them when constructing it")
+        return choice
+    if isinstance(choice, type) and issubclass(choice, base):
+        return choice(**kw)
+    if isinstance(choice, str):
+        key = choice.strip().lower()
+        if key not in registry:
+            raise ValueError(f"unknown {kind} {choice!r}; valid names: {', '.join(registry)}")
+        try:
+            return registry[key](**kw)
+        except TypeError as e:  # a missing or unexpected argument
+            raise ValueError(f"bad arguments for {kind} {key!r}: {e}") from None
+    raise TypeError(f"{kind} must be a name, a {base.__name__} class or object, "
+                    f"got {type(choice).__name__}")
