@@ -75,6 +75,9 @@ def train(job, w):
     t = time.perf_counter()
     run()
     warmup_s = time.perf_counter() - t
+    rss_warm = rss_mb()  # libraries loaded, kernels compiled: the process before the timed runs
+    peak_before_runs = peak_rss_mb()
+    reset_peak()
     times, curves = [], []
     for _ in range(job["repeats"]):
         run = setup(w, X, Y, Ws, bs, n)  # fresh model from the initial weights, untimed
@@ -83,9 +86,11 @@ def train(job, w):
         times.append(time.perf_counter() - t)
         curves.append(np.asarray(losses, np.float64))
     drift = max(float(np.max(np.abs(c - curves[0]), initial=0)) for c in curves)
+    peak_runs = peak_rss_mb()
     out = dict(status="ok", times=times, warmup_s=warmup_s, warmup_samples=ww.samples,
                losses=short(curves[0]), kind=kind, repeat_max_diff=drift, rss_before_mb=rss0,
-               peak_rss_mb=peak_rss_mb(), peak_is_training_only=peak_reset,
+               rss_after_warmup_mb=rss_warm, peak_rss_runs_mb=peak_runs,
+               peak_rss_mb=max(peak_runs, peak_before_runs), peak_is_training_only=peak_reset,
                ru_maxrss_mb=ru_maxrss_mb(), threads_seen=threads_seen())
     if job["contender"] == "torch":  # noise floor for the loss-curve check
         out["perturbed_losses"] = short(setup(w, X, Y, W.perturbed(Ws), bs, n)()[0])

@@ -1,7 +1,18 @@
 """Render run.py's results dict as markdown (see README.md for the columns)."""
+import os
 import statistics
 
+import workloads as W
+
 PEERS = ["torch", "torch_fused", "sklearn", "numpy"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The speed targets numbann is held to (docs/benchmarks.md, "Targets").
+RATIO_TARGETS = [("tiny", "torch", 150), ("small", "torch", 50), ("mnist", "torch", 2.0),
+                 ("mnist", "torch_fused", 1.5), ("wide", "torch_fused", 1.0)]
+CEILING_TARGET = ("wide", 85.0)  # % of the GEMM ceiling, counting needed FLOPs
+LEARNER_WARM_S, LEARNER_WARM_SHARE, LEARNER_COLD_S = 1.0, 1 / 5, 8.0
+MEMORY_FACTOR = 2  # peak RSS within 2x of data + parameters + workspaces
 
 
 def f(x, nd=3):
@@ -66,6 +77,7 @@ def render(d):
             if ceil.get("status") == "ok":
                 L += [f"GEMM ceiling (numpy matmul on this workload's step shapes): "
                       f"**{f(ceil['gflops'])} GFLOP/s** ({f(ceil['step_s'] * 1e6)} µs per step).", ""]
+    L += targets(d)
     L += ["## Summary: numbann speed-up over each peer (same run; >1 = numbann faster)", ""]
     L += table(["workload", "threads"] + PEERS,
                [[n, t] + [f(speedup(run["train"], n, p)) for p in PEERS]
@@ -99,11 +111,18 @@ def render(d):
             if r.get("status") != "ok" and mem.get("status") != "ok":
                 continue
             ep = " / ".join(f(x, 4) for x in mem.get("rss_epochs_mb", [])) or mem.get("reason", "–")
-            rows.append([t, c, f(r.get("rss_before_mb"), 4), f(r.get("peak_rss_mb"), 4),
-                         f(mem.get("rss_before_mb"), 4), ep])
-    L += table(["threads", "contender", "RSS before training MB", "peak RSS of the run MB",
+            own = (r["peak_rss_runs_mb"] - r["rss_after_warmup_mb"]) if "peak_rss_runs_mb" in r else None
+            rows.append([t, c, f(r.get("rss_before_mb"), 4), f(r.get("rss_after_warmup_mb"), 4),
+                         f(r.get("peak_rss_mb"), 4), f(own, 3), f(mem.get("rss_before_mb"), 4), ep])
+    L += table(["threads", "contender", "RSS before training MB", "RSS after warm-up MB",
+                "peak RSS of the run MB", "timed runs' own peak MB (peak − after warm-up)",
                 "3-epoch run: RSS before MB", "RSS after epoch 1 / 2 / 3 MB"], rows) if rows \
         else ["(mnist was not run)", ""]
+    L += [f"Data + parameters + workspaces of numbann's mnist run: {f(memory_budget_mb('mnist'), 4)} MB "
+          "(X float32 and int64 labels as given; theta, grad, Adam m and v; one batch's z, a, delta "
+          "and targets). *RSS after warm-up* is the process with its libraries loaded and kernels "
+          "compiled, before the timed runs: interpreter, numpy, the contender's library (numba and "
+          "LLVM, SciPy's BLAS, or torch) and the data.", ""]
     for t, run in d["runs"].items():
         for c, res in run["train"].items():
             for n, r in res.items():
@@ -118,9 +137,81 @@ def render(d):
         notes.append(f"Other processes used {mean:.0f}% of the CPUs on average during"
                      f" the training measurements (worst {worst[0]:.0f}%, {worst[1]})"
                      + ("; **the machine was not idle: regenerate before quoting.**" if worst[0] > 10 else "."))
+    changes = os.path.join(HERE, "optimizations.md")
+    if os.path.exists(changes):
+        with open(changes) as fh:
+            L += [fh.read().rstrip(), ""]
     L += ["## Notes", "",
           "- sklearn: MLPClassifier starts from the shared initial weights (coefs_ set after a one-batch "
           "`partial_fit`, then `fit` with `warm_start=True`); it reports only per-epoch losses.",
           "- torch: logits + BCEWithLogitsLoss / CrossEntropyLoss (sigmoid/softmax inside the loss)."]
     L += [f"- {n}" for n in notes] + [""]
     return "\n".join(L)
+
+
+def met(ok):
+    return "–" if ok is None else ("**met**" if ok else "**not met**")
+
+
+def memory_budget_mb(name):
+    """data + parameters + workspaces of numbann's run of workload ``name``, in MB:
+    X (float32) and the labels (int64) as given; theta, grad and Adam's m and v;
+    the z, a, delta and target buffers of one batch (float32)."""
+    w = W.get(name)
+    data = w.n * w.sizes[0] * 4 + w.n * 8
+    params = 4 * w.params * 4
+    workspaces = w.batch * (sum(w.sizes) + 2 * sum(w.sizes[1:]) + w.sizes[-1]) * 4
+    return (data + params + workspaces) / 2**20
+
+
+def targets(d):
+    """The targets table: measured value, requirement, met or not, and for the
+    speed ratios the bound set by the GEMM ceiling (numbann at 100% of it)."""
+    L = ["## Targets", "",
+         "Ratios are numbann's samples/s over the peer's in the same run. *At the GEMM "
+         "ceiling* is the ratio numbann would reach if every needed FLOP ran at the "
+         "measured GEMM ceiling and nothing else took time: a target above it cannot be "
+         "met by any implementation that does the same arithmetic through the same BLAS.", ""]
+    rows = []
+    for t, run in d["runs"].items():
+        tr = run["train"]
+        for name, peer, need in RATIO_TARGETS:
+            if name not in d["workloads"]:
+                continue
+            r = speedup(tr, name, peer)
+            bound = None  # tiny/small: the "ceiling" is BLAS call overhead, not arithmetic
+            ceil, ref = run["ceiling"].get(name, {}), tr.get(peer, {}).get(name, {}).get("stats")
+            if name in ("mnist", "wide") and ceil.get("status") == "ok" and ref:
+                best = ceil["gflops"] * 1e9 * d["workloads"][name]["samples"] / d["workloads"][name]["flops"][1]
+                bound = best / ref["samples_per_s"]
+            rows.append([f"{name}: numbann / {peer}", t, f(r), f"≥ {need:g}", f(bound),
+                         met(None if r is None else r >= need)])
+        name, need = CEILING_TARGET
+        s = tr.get("numbann", {}).get(name, {}).get("stats", {})
+        pc = s.get("pct_ceiling")
+        rows.append([f"{name}: % of GEMM ceiling", t, pct(pc), f"≥ {need:.0f}%", "100%",
+                     met(None if pc is None else pc >= need)])
+        lr = run.get("learner", {})
+        med = {k: statistics.median(v["times"]) for k, v in lr.items() if v.get("status") == "ok"}
+        if "numbann warm" in med:
+            rows.append(["learner script, warm cache (s)", t, f(med["numbann warm"]),
+                         f"≤ {LEARNER_WARM_S:g}", "", met(med["numbann warm"] <= LEARNER_WARM_S)])
+            if "torch" in med:
+                share = med["numbann warm"] / med["torch"]
+                rows.append(["learner script, warm / torch's", t, f(share),
+                             f"≤ {LEARNER_WARM_SHARE:.2g}", "", met(share <= LEARNER_WARM_SHARE)])
+        if "numbann cold" in med:
+            rows.append(["learner script, cold cache (s)", t, f(med["numbann cold"]),
+                         f"≤ {LEARNER_COLD_S:g}", "", met(med["numbann cold"] <= LEARNER_COLD_S)])
+        mem = run["memory"].get("numbann", {})
+        if mem.get("status") == "ok":
+            epochs = mem["rss_epochs_mb"]
+            growth = max(epochs) - epochs[0]
+            rows.append(["mnist: RSS growth, epoch 1 -> 3 (MB)", t, f(growth, 2), "≈ 0 (< 1)", "",
+                         met(growth < 1.0)])
+        r = tr.get("numbann", {}).get("mnist", {})
+        if r.get("status") == "ok":
+            limit = MEMORY_FACTOR * memory_budget_mb("mnist")
+            rows.append([f"mnist: peak RSS (MB) vs {MEMORY_FACTOR} x (data + params + workspaces)", t,
+                         f(r["peak_rss_mb"], 4), f"≤ {f(limit, 4)}", "", met(r["peak_rss_mb"] <= limit)])
+    return L + table(["target", "threads", "measured", "required", "at the GEMM ceiling", ""], rows)

@@ -2,6 +2,7 @@
 import numpy as np
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
+CHECK_ROWS = 4096  # rows per block when checking a data set for NaN and inf
 
 
 def as_dtype(dtype):
@@ -30,8 +31,9 @@ def inputs(X, n_inputs, dtype, name="X"):
     if X.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch (0 rows)")
     X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name} contains NaN or inf")
+    for start in range(0, len(X), CHECK_ROWS):  # in blocks: no mask the size of X
+        if not np.isfinite(X[start:start + CHECK_ROWS]).all():
+            raise ValueError(f"{name} contains NaN or inf")
     return X
 
 

@@ -7,8 +7,10 @@ from .kernels import cpu
 class GradcheckReport:
     """Worst relative error per layer: ``errors[l] = (err_W, err_b)``.
 
-    The error of a block is max_i |num_i - bp_i| / max(max|num|, max|bp|, tiny):
-    the largest disagreement relative to the size of that block's gradient.
+    The error of a block is max_i |num_i - bp_i| / max(max|num|, max|bp|, f):
+    the largest disagreement relative to the size of that block's gradient,
+    where the floor f = 1e-3 x the largest gradient in the network keeps a
+    block whose gradient is (nearly) zero from being judged by rounding noise.
     """
 
     def __init__(self, errors, numeric, backprop):
@@ -28,8 +30,8 @@ class GradcheckReport:
         return "GradcheckReport(max relative error {:.2e})\n{}".format(self.max_error, "\n".join(rows))
 
 
-def _relative(num, bp):
-    scale = max(np.max(np.abs(num), initial=0.0), np.max(np.abs(bp), initial=0.0), 1e-300)
+def _relative(num, bp, floor):
+    scale = max(np.max(np.abs(num), initial=0.0), np.max(np.abs(bp), initial=0.0), floor)
     return float(np.max(np.abs(num - bp), initial=0.0) / scale)
 
 
@@ -55,10 +57,11 @@ def gradcheck(net, X, Y, loss="mse", eps=1e-6):
         theta[i] = saved
         numeric[i] = (J_plus - J_minus) / (2 * eps)
     errors = {}
+    floor = max(1e-3 * max(np.max(np.abs(numeric)), np.max(np.abs(backprop))), 1e-300)
     for l in range(1, net64.L + 1):
         errW = _relative(cpu.layer_W(numeric, net64.sizes, net64.p_off, l),
-                         cpu.layer_W(backprop, net64.sizes, net64.p_off, l))
+                         cpu.layer_W(backprop, net64.sizes, net64.p_off, l), floor)
         errb = _relative(cpu.layer_b(numeric, net64.sizes, net64.p_off, l),
-                         cpu.layer_b(backprop, net64.sizes, net64.p_off, l))
+                         cpu.layer_b(backprop, net64.sizes, net64.p_off, l), floor)
         errors[l] = (errW, errb)
     return GradcheckReport(errors, numeric, backprop)

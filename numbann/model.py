@@ -149,10 +149,13 @@ class Network:
     # ------------------------------------------------------------ parameters
 
     def _bind_views(self):
+        # numpy views, as cpu.layer_W / layer_b: building a network compiles
+        # (or, cached, loads) no kernel
         W, b = [], []
         for l in range(1, self.L + 1):
-            W.append(cpu.layer_W(self.theta, self.sizes, self.p_off, l))
-            b.append(cpu.layer_b(self.theta, self.sizes, self.p_off, l))
+            n, n_in, start = int(self.sizes[l]), int(self.sizes[l - 1]), int(self.p_off[l - 1])
+            W.append(self.theta[start:start + n * n_in].reshape(n, n_in))
+            b.append(self.theta[start + n * n_in:start + n * n_in + n])
         self.W = LayerList(W, "W")
         self.b = LayerList(b, "b")
 

@@ -10,7 +10,6 @@ import math
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import _checks, losses, optim, schedules
 from .kernels import codes, cpu_train
@@ -158,6 +157,32 @@ def _keep_probabilities(dropout, L):
     return 1.0 - rates
 
 
+class _NoBar:
+    """The progress bar's interface, doing nothing (verbose=0)."""
+
+    def update(self, n):
+        pass
+
+    def set_postfix(self, values, refresh=True):
+        pass
+
+    def close(self):
+        pass
+
+
+def _block_rates(schedule, base_lr, epoch, E, steps):
+    """lrs[e, s]: the rate in force at step s of epoch ``epoch + e``. Vectorized
+    where it can be (a tiny network's epoch is one ~1 us step, so one Python
+    call per epoch or step would cost more than the training itself)."""
+    if type(schedule) is schedules.Constant:
+        return np.full((E, steps), schedule.lr_at(epoch, base_lr))
+    if schedule.per == "step":
+        return np.array([[schedule.lr_at((epoch + e) * steps + s, base_lr) for s in range(steps)]
+                         for e in range(E)])
+    rates = np.array([schedule.lr_at(epoch + e, base_lr) for e in range(E)])
+    return np.repeat(rates[:, None], steps, axis=1)
+
+
 def _diverged(net, run, status, epoch, step, steps_per_epoch):
     """The error naming the epoch, the step and the first non-finite layer."""
     ws, m = run.ws, min(run.batch_size, len(run.X) - step * run.batch_size)
@@ -241,17 +266,19 @@ def fit(net, X, Y, loss="mse", optimizer="sgd", epochs=10, batch_size=32, shuffl
         if hasattr(trace, "plan"):  # lets the recorder refuse a trace over its memory budget
             trace.plan(net, run.optimizer, n=n, epochs=epochs, batch_size=run.batch_size)
         trace.start(net, run.optimizer, run.loss)
-    bar = tqdm(total=epochs, disable=True if verbose == 0 else None, unit="epoch",
-               leave=verbose > 0)
+    if verbose:
+        from tqdm.auto import tqdm  # imported when shown: 17 ms of a silent script's start
+        bar = tqdm(total=epochs, disable=None, unit="epoch", leave=verbose > 0)
+    else:
+        bar = _NoBar()
     epoch = 0
     try:
         while epoch < epochs:
             started = time.perf_counter()
             E = min(block, epochs - epoch)
-            orders = np.stack([rng.permutation(n) if shuffle else np.arange(n) for _ in range(E)])
-            lrs = np.array([[schedule.lr_at((epoch + e) * steps + s if schedule.per == "step"
-                                            else epoch + e, base_lr) for s in range(steps)]
-                            for e in range(E)])
+            orders = (np.stack([rng.permutation(n) for _ in range(E)]) if shuffle
+                      else np.tile(np.arange(n), (E, 1)))
+            lrs = _block_rates(schedule, base_lr, epoch, E, steps)
             step_losses = np.zeros((E, steps))
             if stepwise:
                 status, done = run.stepwise(orders[0], lrs[0], step_losses[0], trace, epoch)

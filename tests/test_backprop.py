@@ -56,6 +56,10 @@ def away_from_kinks(net, step, hidden, loss, Y):
         if act in KINKED and np.min(np.abs(step.z[l])) < 1e-3:
             return False
     aL = step.a[net.L]
+    # BCE/KL on probabilities within 1e-4 of 0 or 1: log(1 - a) has too few
+    # correct digits for a finite difference (the backprop delta a - y is exact)
+    if loss in ("bce", "kl") and np.min(np.minimum(aL, 1 - aL)) < 1e-4:
+        return False
     if loss == "mae" and np.min(np.abs(aL - Y)) < 1e-3:
         return False
     if loss == "hinge" and np.min(np.abs(1 - Y * aL)) < 1e-3:
