@@ -59,6 +59,19 @@ def smaller(a, b):
 
 
 @device_function
+def block_sum(partial, tid, threads):
+    """partial[0] = sum of partial[0:threads], a tree reduction in shared
+    memory (threads a power of two; every thread of the block calls it)."""
+    cuda.syncthreads()
+    width = threads // 2
+    while width > 0:
+        if tid < width:
+            partial[tid] += partial[tid + width]
+        cuda.syncthreads()
+        width //= 2
+
+
+@device_function
 def sigmoid(z):
     """sigma(z) = 1 / (1 + e^-z), evaluated without overflow for large |z|."""
     if z >= 0:
@@ -420,13 +433,7 @@ def tiled_kernels(tile, threads, dtype):
             total += loss_row(loss, scale, act, alpha, z, z_off + i * n, a, a_off + i * n,
                               y, y_off + i * n, delta, d_off + i * n, n)
         partial[tid] = total
-        cuda.syncthreads()
-        width = threads // 2
-        while width > 0:
-            if tid < width:
-                partial[tid] += partial[tid + width]
-            cuda.syncthreads()
-            width //= 2
+        block_sum(partial, tid, threads)
         if tid == 0:
             losses[slot] = scale * partial[0]
 

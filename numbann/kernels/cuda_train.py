@@ -21,7 +21,7 @@ from numba import cuda
 
 from . import cuda as cuda_kernels
 from .cpu import mix64
-from .cuda import larger, smaller
+from .cuda import block_sum, larger, smaller
 from .codes import H_LR
 from .cpu_train import GRAD_NOT_FINITE, LOSS_NOT_FINITE, OK
 from .cuda_optim import optimizer_update
@@ -75,13 +75,7 @@ def norm_kernels(threads):
             g = grad[k]
             total += g * g
         partial[tid] = total
-        cuda.syncthreads()
-        width = threads // 2
-        while width > 0:
-            if tid < width:
-                partial[tid] += partial[tid + width]
-            cuda.syncthreads()
-            width //= 2
+        block_sum(partial, tid, threads)
         if tid == 0:
             partials[cuda.blockIdx.x] = partial[0]
 
@@ -96,13 +90,7 @@ def norm_kernels(threads):
         for k in range(tid, partials.shape[0], threads):
             total += partials[k]
         partial[tid] = total
-        cuda.syncthreads()
-        width = threads // 2
-        while width > 0:
-            if tid < width:
-                partial[tid] += partial[tid + width]
-            cuda.syncthreads()
-            width //= 2
+        block_sum(partial, tid, threads)
         if tid == 0:
             norm = math.sqrt(partial[0])
             if halt[0] == OK and not math.isfinite(losses[step]):
