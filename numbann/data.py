@@ -5,6 +5,12 @@
   there for the licence and citation).
 - Synthetic generators, all seeded and returned as float64 arrays:
   :func:`make_xor`, :func:`make_moons`, :func:`make_regression`.
+- :func:`load_mnist` and :func:`load_fashion_mnist`: the 28x28 MNIST and
+  Fashion-MNIST images, read from a cache folder (``$NUMBANN_DATA`` or
+  ``~/.numbann/data``) and downloaded there when missing;
+  :func:`read_idx` reads one IDX file (see :mod:`numbann.idx`);
+  :class:`DatasetNotFoundError` when the files are neither there nor
+  downloadable.
 - :func:`train_test_split`, :func:`one_hot` and :func:`standardize`.
 
 Targets come back in the shapes the losses take: (m, 1) columns for one
@@ -16,9 +22,11 @@ from importlib import resources
 
 import numpy as np
 
-from . import _checks
+from . import _checks, idx
+from .idx import DatasetNotFoundError, read_idx
 
-__all__ = ["load_digits", "make_xor", "make_moons", "make_regression",
+__all__ = ["load_digits", "load_mnist", "load_fashion_mnist", "read_idx",
+           "DatasetNotFoundError", "make_xor", "make_moons", "make_regression",
            "train_test_split", "one_hot", "standardize"]
 
 
@@ -45,6 +53,42 @@ def load_digits(scale=True, images=False):
     if images:
         X = X.reshape(-1, 8, 8)
     return X, target.astype(np.int64)
+
+
+def load_mnist(split="train", flat=False, scale=True, path=None, download=True,
+               dtype="float64"):
+    """MNIST handwritten digits (Yann LeCun, Corinna Cortes, Christopher J.C.
+    Burges): 60000 training and 10000 test images of 28x28 grey pixels.
+
+    Returns ``(X, y)``: ``X`` of ``dtype`` (float32 or float64) with shape
+    (n, 1, 28, 28) (NCHW, what numbann's conv layers take) or (n, 784) with
+    ``flat=True``, pixels 0..255 divided by 255 when ``scale``; ``y`` int64
+    labels 0..9. ``split``: 'train' or 'test'.
+
+    The four IDX files (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+    ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, gzipped or not)
+    are looked for in ``<root>/mnist/``, root being ``path``, else
+    ``$NUMBANN_DATA``, else ``~/.numbann/data``. With ``download``, the
+    split's missing files are fetched there from the mirrors in
+    ``numbann.idx.MIRRORS`` and checked against ``numbann.idx.CHECKSUMS``;
+    otherwise, or when that fails, :class:`DatasetNotFoundError` (a
+    FileNotFoundError) says which files to put where and the URLs.
+    Malformed files raise ValueError naming the file.
+    """
+    return idx.load("mnist", split, flat, scale, path, download, dtype)
+
+
+def load_fashion_mnist(split="train", flat=False, scale=True, path=None, download=True,
+                       dtype="float64"):
+    """Fashion-MNIST (Zalando Research, MIT licence; Han Xiao, Kashif Rasul,
+    Roland Vollgraf, 2017): 28x28 grey images of clothing, 60000 for training
+    and 10000 for testing, labels 0..9 = T-shirt/top, Trouser, Pullover,
+    Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot.
+
+    Same files, layout, arguments and errors as :func:`load_mnist`, in the
+    ``<root>/fashion_mnist/`` subfolder.
+    """
+    return idx.load("fashion_mnist", split, flat, scale, path, download, dtype)
 
 
 def make_xor(repeat=1, noise=0.0, seed=0):
