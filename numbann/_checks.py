@@ -37,6 +37,32 @@ def inputs(X, n_inputs, dtype, name="X"):
     return X
 
 
+def samples(X, shape, dtype, name="X"):
+    """X as a C-contiguous (m,) + shape array: (m, n) for flat samples, (m, C, H, W)
+    for images (NCHW)."""
+    if len(shape) == 1:
+        return inputs(X, shape[0], dtype, name)
+    X = np.asarray(X)
+    C, H, W = shape
+    if X.ndim != 4:
+        hint = ""
+        if X.ndim == 2 and X.shape[1:] == (C * H * W,):
+            hint = f": flat rows of {C * H * W}; reshape them with {name}.reshape(-1, {C}, {H}, {W})"
+        elif X.ndim == 3 and X.shape[1:] == (H, W) and C == 1:
+            hint = f": grey images without a channel axis; use {name}[:, None]"
+        raise ValueError(f"{name} must be images of shape (m, {C}, {H}, {W}) (NCHW), got "
+                         f"shape {X.shape}{hint}")
+    if X.shape[1] != C:
+        raise ValueError(f"{name} has {X.shape[1]} channel(s) but the network takes {C}: "
+                         f"expected (m, {C}, {H}, {W}) (NCHW), got {X.shape}")
+    if X.shape[2:] != (H, W):
+        raise ValueError(f"{name} has images of {X.shape[2]}x{X.shape[3]} but the network "
+                         f"takes {H}x{W}: expected (m, {C}, {H}, {W}), got {X.shape}")
+    flat = inputs(X.reshape(len(X), -1) if len(X) else X.reshape(0, C * H * W),
+                  C * H * W, dtype, name)
+    return flat.reshape(X.shape)
+
+
 def same_rows(X, Y, xname="X", yname="Y"):
     if len(X) != len(Y):
         raise ValueError(f"{xname} has {len(X)} rows but {yname} has {len(Y)}: "

@@ -42,8 +42,20 @@ def check_device(device):
     return device
 
 
-def run_class(device, trace=None):
-    """The class that runs fit's epochs on ``device`` (training._Run on the CPU)."""
+def run_class(device, trace=None, net=None):
+    """The class that runs fit's epochs on ``device`` (training._Run on the CPU;
+    plan_run.PlanRun for a Sequential network)."""
+    from .sequential import Sequential
+    if isinstance(net, Sequential):
+        if device == "cuda":
+            raise ValueError("device='cuda' trains Network and MLP models; Sequential "
+                             "networks (conv, pooling, batch norm) train on device='cpu'")
+        if trace is not None:
+            raise ValueError("a trace records Network and MLP models; tracing a Sequential "
+                             "network is not supported yet")
+        from .plan_run import PlanRun
+        check_device(device)
+        return PlanRun
     check_device(device)
     if device == "cpu":
         return training._Run

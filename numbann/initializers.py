@@ -1,4 +1,6 @@
-"""Weight initializers: ``W[l]`` of shape (n_out, n_in), fan_in = n_in, fan_out = n_out.
+"""Weight initializers: ``W[l]`` of shape (n_out, n_in), fan_in = n_in, fan_out = n_out;
+for a conv kernel (C_out, C_in, k_h, k_w), fan_in = C_in k_h k_w and
+fan_out = C_out k_h k_w (as torch.nn.init).
 
 Each draws from a ``numpy.random.Generator`` the network seeds, so the same
 seed gives the same weights on every machine and device.
@@ -22,8 +24,9 @@ class Initializer:
 
 
 def _fans(shape):
-    fan_out = shape[0]
-    fan_in = shape[1] if len(shape) > 1 else 1
+    field = math.prod(shape[2:])  # a conv kernel's receptive field k_h k_w (1 if dense)
+    fan_out = shape[0] * field
+    fan_in = shape[1] * field if len(shape) > 1 else 1
     return fan_in, fan_out
 
 

@@ -9,14 +9,17 @@ import json
 import numpy as np
 
 from . import _checks, activations, initializers, losses
-from .kernels import cpu
+from .kernels import codes, cpu
+from .layers import Layer, activation_config
 
 FORWARD_CHUNK = 4096  # rows per forward call when predicting on a large X
 NO_SEED = np.uint64(0)  # dropout seed where no dropout is applied
 
 
-class Dense:
-    """One dense layer: ``units`` neurons, an activation and an initializer."""
+class Dense(Layer):
+    """One dense layer: ``units`` neurons, an activation and an initializer.
+    ``W[l]`` is (units, n_{l-1}), ``b[l]`` (units,): PyTorch's ``nn.Linear``."""
+    kind = codes.DENSE
 
     def __init__(self, units, activation="relu", init=None, bias_init="zeros", alpha=None):
         self.units = _checks.positive_int(units, "units")
@@ -24,6 +27,22 @@ class Dense:
         self.init = initializers.get(init) if init is not None else \
             initializers.default_for(self.activation.name)
         self.bias_init = initializers.get(bias_init)
+
+    def output_shape(self, in_shape):
+        if len(in_shape) != 1:
+            raise ValueError(f"Dense takes flat input, but its input is {tuple(in_shape)} per "
+                             "sample: put Flatten() before it")
+        return (self.units,)
+
+    def param_shapes(self, in_shape):
+        return (self.units, in_shape[0]), (self.units,)
+
+    def init_params(self, W, b, rng):
+        W[...] = self.init(W.shape, rng)
+        b[...] = self.bias_init(b.shape, rng)
+
+    def config(self):
+        return {"kind": "Dense", "units": self.units, **activation_config(self.activation)}
 
     def __repr__(self):
         return f"Dense({self.units}, {self.activation!r}, init={self.init!r})"
@@ -118,7 +137,84 @@ class _Activations(LayerList):
         return self._X if isinstance(l, (int, np.integer)) and l == 0 else super().__getitem__(l)
 
 
-class Network:
+class Model:
+    """What every network shares: the task heads and ``fit``, written against
+    ``forward`` and ``output_activation``."""
+
+    def set_params(self, W, b):
+        """Set every W[l], b[l] from sequences of arrays (checked shapes)."""
+        if len(W) != self.L or len(b) != self.L:
+            raise ValueError(f"expected {self.L} weight matrices and {self.L} bias vectors")
+        for l in range(1, self.L + 1):
+            self.W[l] = W[l - 1]
+            self.b[l] = b[l - 1]
+        return self
+
+    @property
+    def n_params(self):
+        return self.theta.size
+
+    @property
+    def output_activation(self):
+        return self.layers[-1].activation
+
+    def gradient(self, X, Y, loss="mse"):
+        """(J, dJ/dtheta): the loss on the batch and the flat gradient."""
+        X, Y, loss = self._prepare(X, Y, loss)
+        grad = np.zeros_like(self.theta)
+        J = self._backprop(X, Y, loss, grad)
+        return J, grad
+
+    def loss(self, X, Y, loss="mse"):
+        """J on the batch (X, Y)."""
+        return self.gradient(X, Y, loss)[0]
+
+    @property
+    def is_classifier(self):
+        return self.output_activation.name in ("sigmoid", "softmax", "step")
+
+    def predict_proba(self, X):
+        """Class probabilities: softmax rows, or sigmoid outputs (binary: P(y=1))."""
+        if self.output_activation.name not in ("sigmoid", "softmax"):
+            raise ValueError("predict_proba needs a sigmoid or softmax output layer")
+        return self.forward(X)
+
+    def predict(self, X):
+        """Classifiers: labels (softmax: argmax; sigmoid: a > 0.5, one column ->
+        shape (m,)); regression: the outputs a[L]."""
+        a = self.forward(X)
+        name = self.output_activation.name
+        if name == "softmax":
+            return a.argmax(axis=1)
+        if name in ("sigmoid", "step"):
+            labels = (a > 0.5).astype(np.int64)
+            return labels[:, 0] if labels.shape[1] == 1 else labels
+        return a
+
+    def score(self, X, Y):
+        """Accuracy for classifiers (Y as labels or one-hot), R^2 for regression."""
+        pred = self.predict(X)
+        Y = np.asarray(Y)
+        if self.is_classifier:
+            if self.output_activation.name == "softmax" and Y.ndim == 2:
+                Y = Y.argmax(axis=1)
+            Y = Y.reshape(pred.shape)
+            _checks.same_rows(pred, Y)
+            return float(np.mean(np.all((pred == Y).reshape(len(Y), -1), axis=1)))
+        Y = Y.reshape(pred.shape)
+        _checks.same_rows(pred, Y)
+        residual = np.sum((Y - pred) ** 2)
+        total = np.sum((Y - Y.mean(axis=0)) ** 2)
+        return float(1.0 - residual / total) if total > 0 else 0.0
+
+    def fit(self, X, Y, **kwargs):
+        """Train the network: see :func:`numbann.training.fit`."""
+        from .training import fit
+        return fit(self, X, Y, **kwargs)
+
+
+
+class Network(Model):
     """A dense feed-forward network: ``Network(n_inputs, [Dense(...), ...])``."""
 
     def __init__(self, n_inputs, layers, seed=0, dtype="float64"):
@@ -129,7 +225,8 @@ class Network:
             raise ValueError("a network needs at least one layer")
         for layer in layers:
             if not isinstance(layer, Dense):
-                raise TypeError(f"layers must be Dense layers, got {type(layer).__name__}")
+                raise TypeError(f"Network takes Dense layers, got {type(layer).__name__}: "
+                                "build networks of other layers with numbann.Sequential")
         for layer in layers[:-1]:
             if layer.activation.name == "softmax":
                 raise ValueError("softmax is an output activation: use it on the last layer only")
@@ -167,19 +264,6 @@ class Network:
             self.b[l][...] = layer.bias_init(self.b[l].shape, rng)
         return self
 
-    def set_params(self, W, b):
-        """Set every W[l], b[l] from sequences of arrays (checked shapes)."""
-        if len(W) != self.L or len(b) != self.L:
-            raise ValueError(f"expected {self.L} weight matrices and {self.L} bias vectors")
-        for l in range(1, self.L + 1):
-            self.W[l] = W[l - 1]
-            self.b[l] = b[l - 1]
-        return self
-
-    @property
-    def n_params(self):
-        return self.theta.size
-
     @property
     def n_inputs(self):
         return int(self.sizes[0])
@@ -188,9 +272,11 @@ class Network:
     def n_outputs(self):
         return int(self.sizes[-1])
 
-    @property
-    def output_activation(self):
-        return self.layers[-1].activation
+    def split(self, flat):
+        """(W-list, b-list): views of a vector laid out as theta (a gradient)."""
+        Ls = range(1, self.L + 1)
+        return ([cpu.layer_W(flat, self.sizes, self.p_off, l) for l in Ls],
+                [cpu.layer_b(flat, self.sizes, self.p_off, l) for l in Ls])
 
     def copy(self, dtype=None):
         """An independent network with the same layers and (cast) parameters."""
@@ -245,17 +331,6 @@ class Network:
             ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, ws.delta_buf, m, Y,
             loss.code, loss.scale(m, self.n_outputs), self.no_dropout, NO_SEED)
 
-    def gradient(self, X, Y, loss="mse"):
-        """(J, dJ/dtheta): the loss on the batch and the flat gradient."""
-        X, Y, loss = self._prepare(X, Y, loss)
-        grad = np.zeros_like(self.theta)
-        J = self._backprop(X, Y, loss, grad)
-        return J, grad
-
-    def loss(self, X, Y, loss="mse"):
-        """J on the batch (X, Y)."""
-        return self.gradient(X, Y, loss)[0]
-
     def backprop(self, X, Y, loss="mse"):
         """One forward and backward pass, returning every number as a :class:`Step`."""
         X, Y, loss = self._prepare(X, Y, loss)
@@ -286,51 +361,6 @@ class Network:
                                 ws.a(L, k), Y[start:start + k], ws.delta(L, k))
         return J
 
-    # ------------------------------------------------------------ task heads
-
-    @property
-    def is_classifier(self):
-        return self.output_activation.name in ("sigmoid", "softmax", "step")
-
-    def predict_proba(self, X):
-        """Class probabilities: softmax rows, or sigmoid outputs (binary: P(y=1))."""
-        if self.output_activation.name not in ("sigmoid", "softmax"):
-            raise ValueError("predict_proba needs a sigmoid or softmax output layer")
-        return self.forward(X)
-
-    def predict(self, X):
-        """Classifiers: labels (softmax: argmax; sigmoid: a > 0.5, one column ->
-        shape (m,)); regression: the outputs a[L]."""
-        a = self.forward(X)
-        name = self.output_activation.name
-        if name == "softmax":
-            return a.argmax(axis=1)
-        if name in ("sigmoid", "step"):
-            labels = (a > 0.5).astype(np.int64)
-            return labels[:, 0] if labels.shape[1] == 1 else labels
-        return a
-
-    def score(self, X, Y):
-        """Accuracy for classifiers (Y as labels or one-hot), R^2 for regression."""
-        pred = self.predict(X)
-        Y = np.asarray(Y)
-        if self.is_classifier:
-            if self.output_activation.name == "softmax" and Y.ndim == 2:
-                Y = Y.argmax(axis=1)
-            Y = Y.reshape(pred.shape)
-            _checks.same_rows(pred, Y)
-            return float(np.mean(np.all((pred == Y).reshape(len(Y), -1), axis=1)))
-        Y = Y.reshape(pred.shape)
-        _checks.same_rows(pred, Y)
-        residual = np.sum((Y - pred) ** 2)
-        total = np.sum((Y - Y.mean(axis=0)) ** 2)
-        return float(1.0 - residual / total) if total > 0 else 0.0
-
-    def fit(self, X, Y, **kwargs):
-        """Train the network: see :func:`numbann.training.fit`."""
-        from .training import fit
-        return fit(self, X, Y, **kwargs)
-
     # ------------------------------------------------------------ files
 
     def config(self):
@@ -359,10 +389,15 @@ class Network:
 
 
 def load(path):
-    """Read a network written by :meth:`Network.save` (bit-exact parameters)."""
+    """Read a network written by ``save`` (bit-exact parameters and buffers):
+    a :class:`Network`, or a :class:`~numbann.sequential.Sequential`."""
     with np.load(path, allow_pickle=False) as data:
         config = json.loads(str(data["config"]))
         theta = data["theta"]
+        running = data["running"] if "running" in data.files else None
+    if config.get("kind") == "Sequential":
+        from .sequential import from_saved
+        return from_saved(config, theta, running, path)
     layers = [Dense(spec["units"], activations.get(spec["activation"], spec["alpha"]), init="zeros")
               for spec in config["layers"]]
     net = Network(config["n_inputs"], layers, dtype=config["dtype"])

@@ -51,7 +51,7 @@ class _Run:
         self.X, self.Y, self.loss = net._prepare(X, Y, loss)
         self.batch_size = min(_checks.positive_int(batch_size, "batch_size"), len(self.X))
         self.optimizer = optim.get_optimizer(optimizer)
-        self.keep = _keep_probabilities(dropout, net.L)
+        self.keep = self._keep_probabilities(dropout)
         for name, value in (("l1", l1), ("l2", l2)):
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
                     or not (value >= 0 and math.isfinite(value)):
@@ -71,8 +71,15 @@ class _Run:
         # A workspace of exactly batch_size rows, not the net's cached one: dropout
         # masks are indexed by workspace offsets, so a bigger workspace left by an
         # earlier predict() would change the masks for the same seed.
+        self.ws = self._workspace()
+
+    def _workspace(self):
         from .model import Workspace
-        self.ws = Workspace(net.sizes, self.batch_size, net.dtype)
+        return Workspace(self.net.sizes, self.batch_size, self.net.dtype)
+
+    def _keep_probabilities(self, dropout):
+        """Per-layer keep probabilities from a dropout rate (hidden layers only)."""
+        return _keep_probabilities(dropout, self.net.L)
 
     def compiled(self, orders, lrs, step_losses):
         """Train whole epochs in one compiled call; returns (status, steps done)."""
@@ -141,11 +148,15 @@ class StepInfo:
         self.lr, self.grad, self.ws, self.m = lr, grad, ws, m
 
 
-def _keep_probabilities(dropout, L):
-    """Per-layer keep probabilities from a dropout rate (hidden layers only)."""
+def _keep_probabilities(dropout, L, hidden=None):
+    """Per-layer keep probabilities from a dropout rate: one rate for the
+    ``hidden`` layers (a boolean mask; default every layer but the last), or
+    one rate per layer but the last."""
     rates = np.zeros(L)
     if np.ndim(dropout) == 0:
         rates[:-1] = dropout
+        if hidden is not None:
+            rates[~hidden] = 0.0
     else:
         given = np.asarray(dropout, dtype=np.float64)
         if given.shape != (L - 1,):
@@ -194,8 +205,8 @@ def _diverged(net, run, status, epoch, step, steps_per_epoch):
     blocks += [(f"a[{l}]", ws.a(l, m)) for l in range(1, net.L + 1)]
     blocks += [(f"delta[{l}]", ws.delta(l, m)) for l in range(net.L, 0, -1)]
     from .kernels import cpu
-    blocks += [(f"dW[{l}]", cpu.layer_W(run.grad, net.sizes, net.p_off, l))
-               for l in range(net.L, 0, -1)]
+    dW = net.split(run.grad)[0]
+    blocks += [(f"dW[{l}]", dW[l - 1]) for l in range(net.L, 0, -1)]
 
     def layer(name):
         return f"{name} (layer {name[name.index('[') + 1:-1]})"
@@ -239,7 +250,7 @@ def fit(net, X, Y, loss="mse", optimizer="sgd", epochs=10, batch_size=32, shuffl
     the GPU; see docs/cuda.md).
     """
     from . import device as _device
-    run_class = _device.run_class(device, trace)
+    run_class = _device.run_class(device, trace, net)
     epochs = _checks.positive_int(epochs, "epochs")
     if patience is not None:
         patience = _checks.positive_int(patience, "patience")

@@ -55,3 +55,38 @@ H_LR_DECAY = 12  # Adagrad lr_decay
 H_CENTERED = 13  # 1.0: centered RMSprop
 H_AMSGRAD = 14  # 1.0: Adam/AdamW with the AMSGrad max of v
 N_HYPER = 15
+
+# layer kinds, walked by the plan kernels (kernels/plan.py)
+DENSE = 0
+CONV2D = 1
+MAXPOOL2D = 2
+AVGPOOL2D = 3
+BATCHNORM = 4
+FLATTEN = 5
+
+# columns of a network's plan: one int64 row per layer l (row l - 1); shapes
+# are per sample, input (C_IN, H_IN, W_IN) and output (C_OUT, H_OUT, W_OUT)
+# (a flat layer of n units is (n, 1, 1))
+P_KIND = 0
+P_ACT = 1
+P_CIN = 2
+P_HIN = 3
+P_WIN = 4
+P_COUT = 5
+P_HOUT = 6
+P_WOUT = 7
+P_KH = 8  # kernel or pooling window
+P_KW = 9
+P_STRIDE = 10
+P_PAD_H = 11  # zero rows above (conv); the rows below follow from H_OUT
+P_PAD_W = 12  # zero columns on the left
+P_W = 13  # offset of W[l] in theta (BatchNorm: gamma)
+P_NW = 14  # entries of W[l]; b[l] (beta) follows it, P_NB entries
+P_NB = 15
+P_RUN = 16  # offset of BatchNorm's running mean in the buffers (running var follows)
+N_PLAN = 17
+
+# plan forward modes
+EVAL = 0  # BatchNorm uses its running statistics
+TRAIN = 1  # batch statistics, running statistics untouched (backprop, gradcheck)
+TRAIN_UPDATE = 2  # batch statistics, running statistics updated (fit)

@@ -54,22 +54,19 @@ def sum_squares(g):
 
 
 @jit
-def penalize_and_clip(theta, grad, sizes, p_off, l1, l2, clip_value, clip_norm):
-    """Finish dJ/dtheta before the update; returns ||g|| (inf/NaN: diverged).
+def penalize(W, dW, l1, l2):
+    """dW += l2 W + l1 sign(W), elementwise: the gradient of
+    l1 sum|W| + l2/2 sum W^2."""
+    for k in range(W.size):
+        sign = 1.0 if W[k] > 0 else (-1.0 if W[k] < 0 else 0.0)
+        dW[k] += l2 * W[k] + l1 * sign
 
-    Penalties on weights (not biases): g_W += l2 W + l1 sign(W), the
-    gradient of l1 sum|W| + l2/2 sum W^2. Then clipping by value,
-    g <- clamp(g, -c, c), and by global norm, g <- g * c / ||g|| when
-    ||g|| > c (0 switches either off).
-    """
-    if l1 != 0.0 or l2 != 0.0:
-        for l in range(1, sizes.shape[0]):
-            start = p_off[l - 1]
-            W = theta[start:start + sizes[l] * sizes[l - 1]]
-            dW = grad[start:start + sizes[l] * sizes[l - 1]]
-            for k in range(W.size):
-                sign = 1.0 if W[k] > 0 else (-1.0 if W[k] < 0 else 0.0)
-                dW[k] += l2 * W[k] + l1 * sign
+
+@jit
+def clip(grad, clip_value, clip_norm):
+    """Clipping by value, g <- clamp(g, -c, c), then by global norm,
+    g <- g * c / ||g|| when ||g|| > c (0 switches either off); returns
+    ||g|| before the norm clip (inf/NaN: diverged)."""
     if clip_value > 0:
         lo = grad.dtype.type(-clip_value)
         hi = grad.dtype.type(clip_value)
@@ -81,6 +78,21 @@ def penalize_and_clip(theta, grad, sizes, p_off, l1, l2, clip_value, clip_norm):
         for k in range(grad.size):
             grad[k] *= factor
     return norm
+
+
+@jit
+def penalize_and_clip(theta, grad, sizes, p_off, l1, l2, clip_value, clip_norm):
+    """Finish dJ/dtheta before the update; returns ||g|| (inf/NaN: diverged).
+
+    Penalties on weights (not biases): g_W += l2 W + l1 sign(W) (``penalize``),
+    then ``clip``.
+    """
+    if l1 != 0.0 or l2 != 0.0:
+        for l in range(1, sizes.shape[0]):
+            start = p_off[l - 1]
+            end = start + sizes[l] * sizes[l - 1]
+            penalize(theta[start:end], grad[start:end], l1, l2)
+    return clip(grad, clip_value, clip_norm)
 
 
 @jit

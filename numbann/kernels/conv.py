@@ -1,0 +1,184 @@
+"""Convolution and pooling kernels (``numba.njit``) on NCHW batches.
+
+Every tensor is a flat row-major slice: ``a[l][i, c, h, w]`` is
+``a[((i * C + c) * H + h) * W + w]``. A conv layer's weights ``W[l]`` are
+``(C_out, C_in, k_h, k_w)`` row-major in theta, as PyTorch's ``Conv2d``.
+
+Convolution is cross-correlation, as in PyTorch and the course's "3x3 filter
+sliding over the image": with stride s and p_h zero rows above, p_w zero
+columns on the left,
+
+    z[l][i, o, p, q] = b[l][o] + sum_{c,u,v} W[l][o, c, u, v] a[l-1][i, c, p s - p_h + u, q s - p_w + v]
+
+(``*`` below: cross-correlation). It is computed as im2col then one gemm:
+the patch under the filter at every output position becomes a row of
+``cols`` (m H_out W_out rows of C_in k_h k_w), so the whole layer is the
+product ``cols @ W.T``, one BLAS call for the batch.
+"""
+from .cpu import PLAIN, TRANSPOSED, gemm, jit
+
+
+@jit
+def im2col(a_prev, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, cols):
+    """cols[(i, p, q), (c, u, v)] = a[l-1][i, c, p s - p_h + u, q s - p_w + v],
+    0 where that lies in the zero padding. Rows (i, p, q) and columns
+    (c, u, v) are row-major: cols is (m Ho Wo, C kh kw)."""
+    K = C * kh * kw
+    zero = cols.dtype.type(0)
+    for i in range(m):
+        for p in range(Ho):
+            for q in range(Wo):
+                row = cols[((i * Ho + p) * Wo + q) * K:((i * Ho + p) * Wo + q + 1) * K]
+                for c in range(C):
+                    plane = a_prev[(i * C + c) * H * W:(i * C + c + 1) * H * W]
+                    for u in range(kh):
+                        h = p * stride - ph + u
+                        for v in range(kw):
+                            w = q * stride - pw + v
+                            k = (c * kh + u) * kw + v
+                            row[k] = plane[h * W + w] if 0 <= h < H and 0 <= w < W else zero
+
+
+@jit
+def col2im(dcols, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, delta_prev):
+    """The adjoint of im2col: delta_prev[i, c, h, w] = sum of dcols over every
+    (output position, filter tap) that read a[l-1][i, c, h, w]."""
+    K = C * kh * kw
+    delta_prev[:m * C * H * W] = 0
+    for i in range(m):
+        for p in range(Ho):
+            for q in range(Wo):
+                row = dcols[((i * Ho + p) * Wo + q) * K:((i * Ho + p) * Wo + q + 1) * K]
+                for c in range(C):
+                    plane = delta_prev[(i * C + c) * H * W:(i * C + c + 1) * H * W]
+                    for u in range(kh):
+                        h = p * stride - ph + u
+                        if h < 0 or h >= H:
+                            continue
+                        for v in range(kw):
+                            w = q * stride - pw + v
+                            if 0 <= w < W:
+                                plane[h * W + w] += row[(c * kh + u) * kw + v]
+
+
+@jit
+def conv_forward(Wt, b, a_prev, z, cols, zt, m, C, H, W, Cout, kh, kw, stride, ph, pw, Ho, Wo):
+    """z[l] = W[l] * a[l-1] + b[l] (``*``: cross-correlation, module notes).
+
+    im2col into ``cols`` (kept for the backward pass), then
+    zt = cols @ W.T, (m Ho Wo, C_out), one gemm; then z[i, o, p, q] =
+    zt[(i, p, q), o] + b[o] into NCHW order.
+    """
+    K = C * kh * kw
+    P = Ho * Wo
+    im2col(a_prev, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, cols)
+    gemm(PLAIN, TRANSPOSED, m * P, Cout, K, cols, K, Wt, K, 0.0, zt, Cout)
+    for i in range(m):
+        for o in range(Cout):
+            zo = z[(i * Cout + o) * P:(i * Cout + o + 1) * P]
+            bo = b[o]
+            for p in range(P):
+                zo[p] = zt[(i * P + p) * Cout + o] + bo
+
+
+@jit
+def conv_backward(Wt, dW, db, delta, cols, dzt, dcols, delta_prev, need_prev,
+                  m, C, H, W, Cout, kh, kw, stride, ph, pw, Ho, Wo):
+    """Gradients of a conv layer from delta[l] = dJ/dz[l] (m, C_out, Ho, Wo).
+
+    Weight sharing: one weight is used at every position the filter visits,
+    so its gradient is the sum over those positions,
+        dW[l][o, c, u, v] = sum_{i,p,q} delta[l][i, o, p, q] a[l-1][i, c, p s - p_h + u, q s - p_w + v]
+                          = (dzt.T @ cols)[o, (c, u, v)],
+        db[l][o] = sum_{i,p,q} delta[l][i, o, p, q];
+    and dJ/da[l-1] = delta[l] full-convolved with W[l] rotated 180 degrees,
+    computed as col2im(dzt @ W) (only when ``need_prev``).
+    """
+    K = C * kh * kw
+    P = Ho * Wo
+    for o in range(Cout):
+        db[o] = 0
+    for i in range(m):
+        for o in range(Cout):
+            do = delta[(i * Cout + o) * P:(i * Cout + o + 1) * P]
+            total = do.dtype.type(0)
+            for p in range(P):
+                dzt[(i * P + p) * Cout + o] = do[p]
+                total += do[p]
+            db[o] += total
+    gemm(TRANSPOSED, PLAIN, Cout, K, m * P, dzt, Cout, cols, K, 0.0, dW, K)
+    if need_prev:
+        gemm(PLAIN, PLAIN, m * P, K, Cout, dzt, Cout, Wt, K, 0.0, dcols, K)
+        col2im(dcols, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, delta_prev)
+
+
+@jit
+def maxpool_forward(a_prev, z, where, m, C, H, W, k_h, k_w, stride, Ho, Wo):
+    """z[l][i, c, p, q] = max_{u,v} a[l-1][i, c, p s + u, q s + v] (window k_h x k_w).
+
+    ``where`` keeps, for every output, the index h W + w in its input plane
+    of the winner: the first maximum in row-major window order, as PyTorch
+    picks (a NaN wins, as there).
+    """
+    for ic in range(m * C):
+        plane = a_prev[ic * H * W:(ic + 1) * H * W]
+        for p in range(Ho):
+            for q in range(Wo):
+                best = plane[p * stride * W + q * stride]
+                arg = p * stride * W + q * stride
+                for u in range(k_h):
+                    for v in range(k_w):
+                        j = (p * stride + u) * W + q * stride + v
+                        if plane[j] > best or plane[j] != plane[j]:
+                            best = plane[j]
+                            arg = j
+                out = (ic * Ho + p) * Wo + q
+                z[out] = best
+                where[out] = arg
+
+
+@jit
+def maxpool_backward(delta, where, delta_prev, m, C, H, W, Ho, Wo):
+    """dJ/da[l-1] = delta[l] routed to each window's winner, 0 elsewhere:
+    dJ/da[l-1][i, c, h, w] = sum of delta[l][i, c, p, q] over windows won by (h, w)."""
+    delta_prev[:m * C * H * W] = 0
+    for ic in range(m * C):
+        for out in range(ic * Ho * Wo, (ic + 1) * Ho * Wo):
+            delta_prev[ic * H * W + where[out]] += delta[out]
+
+
+@jit
+def avgpool_forward(a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo):
+    """z[l][i, c, p, q] = 1/(k_h k_w) sum_{u,v} a[l-1][i, c, p s + u, q s + v]."""
+    inv = 1.0 / (k_h * k_w)
+    for ic in range(m * C):
+        plane = a_prev[ic * H * W:(ic + 1) * H * W]
+        for p in range(Ho):
+            for q in range(Wo):
+                total = plane.dtype.type(0)
+                for u in range(k_h):
+                    for v in range(k_w):
+                        total += plane[(p * stride + u) * W + q * stride + v]
+                z[(ic * Ho + p) * Wo + q] = total * inv
+
+
+@jit
+def avgpool_backward(delta, delta_prev, m, C, H, W, k_h, k_w, stride, Ho, Wo):
+    """dJ/da[l-1][i, c, h, w] = sum over the windows holding (h, w) of
+    delta[l][i, c, p, q] / (k_h k_w)."""
+    inv = 1.0 / (k_h * k_w)
+    delta_prev[:m * C * H * W] = 0
+    for ic in range(m * C):
+        plane = delta_prev[ic * H * W:(ic + 1) * H * W]
+        for p in range(Ho):
+            for q in range(Wo):
+                share = delta[(ic * Ho + p) * Wo + q] * inv
+                for u in range(k_h):
+                    for v in range(k_w):
+                        plane[(p * stride + u) * W + q * stride + v] += share
+
+
+def conv_output_size(size, kernel, stride, pad_total):
+    """floor((size + pad_total - kernel) / stride) + 1, PyTorch's Conv2d rule."""
+    return (size + pad_total - kernel) // stride + 1
+

@@ -1,0 +1,178 @@
+"""The layer engine's passes (``numba.njit``): one compiled loop walks a
+network's plan, whatever its layers.
+
+A network of layers of several kinds is compiled into ``plan``, an int64
+array with one row per layer (columns ``P_*`` in ``codes.py``: kind,
+activation, input and output shapes per sample, kernel, stride, padding,
+offsets of its parameters in theta and of its buffers). Every layer
+follows the course's two lines,
+
+    z[l] = f_l(a[l-1]; W[l], b[l]),   a[l] = g_l(z[l]),
+
+with f_l by kind (dense: a @ W.T + b; conv: W * a + b; pooling; batch norm;
+flatten: the same numbers as a flat row), and backward
+
+    delta[l] = dJ/dz[l],  dW[l], db[l] from delta[l] and a[l-1],
+    delta[l-1] = (dJ/da[l-1] from delta[l] through f_l) * g'_{l-1}(z[l-1]).
+
+Workspaces for a batch of up to ``capacity`` rows: ``a_buf``/``a_off``,
+``z_buf``/``z_off``, ``delta_buf`` (as the dense kernels, each layer's block
+(m, C, H, W) row-major); ``x_buf``/``x_off``, per-layer kept values (a conv
+layer's im2col rows, a BatchNorm layer's batch statistics and xhat);
+``i_buf``/``i_off`` (int64: where each max-pool maximum came from); and
+``s_buf``, scratch shared by the conv layers. ``running`` holds the
+BatchNorm running statistics (not trained, saved with the network).
+"""
+from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, MAXPOOL2D, P_ACT, P_CIN,
+                    P_COUT, P_HIN, P_HOUT, P_KH, P_KIND, P_KW, P_NW, P_PAD_H, P_PAD_W, P_RUN,
+                    P_STRIDE, P_W, P_WIN, P_WOUT)
+from .conv import (avgpool_backward, avgpool_forward, conv_backward, conv_forward,
+                   maxpool_backward, maxpool_forward)
+from .cpu import (PLAIN, TRANSPOSED, activate_rows, apply_dropout, backprop_rows, gemm, jit,
+                  loss_rows)
+from .norm import batchnorm_backward, batchnorm_forward
+
+
+@jit
+def dense_forward(Wt, b, a_prev, z, m, n_in, n):
+    """z[l] = a[l-1] @ W[l].T + b[l] (z starts as b in every row)."""
+    for i in range(m):
+        for j in range(n):
+            z[i * n + j] = b[j]
+    gemm(PLAIN, TRANSPOSED, m, n, n_in, a_prev, n_in, Wt, n_in, 1.0, z, n)
+
+
+@jit
+def dense_backward(Wt, dW, db, delta, a_prev, delta_prev, need_prev, m, n_in, n):
+    """dW[l] = delta[l].T @ a[l-1], db[l] = sum_i delta[l][i],
+    dJ/da[l-1] = delta[l] @ W[l]."""
+    gemm(TRANSPOSED, PLAIN, n, n_in, m, delta, n, a_prev, n_in, 0.0, dW, n_in)
+    for j in range(n):
+        db[j] = delta[j]
+    for i in range(1, m):
+        for j in range(n):
+            db[j] += delta[i * n + j]
+    if need_prev:
+        gemm(PLAIN, PLAIN, m, n_in, n, delta, n, Wt, n_in, 0.0, delta_prev, n_in)
+
+
+@jit
+def layer_sizes(r):
+    """(n_in, n): values per sample into and out of the layer of plan row r."""
+    return r[P_CIN] * r[P_HIN] * r[P_WIN], r[P_COUT] * r[P_HOUT] * r[P_WOUT]
+
+
+@jit
+def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
+                 i_buf, i_off, s_buf, m, keep, seed, mode):
+    """Forward pass over m rows whose a[0] is in a_buf: for l = 1..L,
+    z[l] = f_l(a[l-1]), a[l] = g_l(z[l]), then (keep[l-1] < 1, training)
+    inverted dropout on a[l]. ``mode``: EVAL, TRAIN or TRAIN_UPDATE (codes.py)."""
+    for l in range(1, plan.shape[0] + 1):
+        r = plan[l - 1]
+        kind = r[P_KIND]
+        n_in, n = layer_sizes(r)
+        a_prev = a_buf[a_off[l - 1]:a_off[l - 1] + m * n_in]
+        z = z_buf[z_off[l - 1]:z_off[l - 1] + m * n]
+        w = r[P_W]
+        wb = w + r[P_NW]
+        C, H, W = r[P_CIN], r[P_HIN], r[P_WIN]
+        Co, Ho, Wo = r[P_COUT], r[P_HOUT], r[P_WOUT]
+        if kind == DENSE:
+            dense_forward(theta[w:wb], theta[wb:wb + n], a_prev, z, m, n_in, n)
+        elif kind == CONV2D:
+            K = C * r[P_KH] * r[P_KW]
+            conv_forward(theta[w:wb], theta[wb:wb + Co], a_prev, z,
+                         x_buf[x_off[l - 1]:x_off[l - 1] + m * Ho * Wo * K], s_buf, m, C, H, W,
+                         Co, r[P_KH], r[P_KW], r[P_STRIDE], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
+        elif kind == MAXPOOL2D:
+            maxpool_forward(a_prev, z, i_buf[i_off[l - 1]:i_off[l - 1] + m * n], m, C, H, W,
+                            r[P_KH], r[P_KW], r[P_STRIDE], Ho, Wo)
+        elif kind == AVGPOOL2D:
+            avgpool_forward(a_prev, z, m, C, H, W, r[P_KH], r[P_KW], r[P_STRIDE], Ho, Wo)
+        elif kind == BATCHNORM:
+            batchnorm_forward(theta[w:wb], theta[wb:wb + C], running[r[P_RUN]:r[P_RUN] + 2 * C],
+                              a_prev, z, x_buf[x_off[l - 1]:], m, C, H * W, mode)
+        else:  # FLATTEN
+            z[:] = a_prev
+        a = a_buf[a_off[l]:a_off[l] + m * n]
+        activate_rows(r[P_ACT], alphas[l - 1], z, a, m, n)
+        if keep[l - 1] < 1.0:
+            apply_dropout(a, keep[l - 1], seed, a_off[l])
+
+
+@jit
+def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
+                  x_off, i_buf, i_off, s_buf, m, keep, seed, mode):
+    """Backward pass, given delta[L] = dJ/dz[L] in delta_buf: for l = L..1,
+    dW[l] and db[l] into grad, and for l > 1 delta[l-1] = dJ/da[l-1] (through
+    f_l) times the dropout mask / keep, times g'_{l-1}(z[l-1])."""
+    L = plan.shape[0]
+    for l in range(L, 0, -1):
+        r = plan[l - 1]
+        kind = r[P_KIND]
+        n_in, n = layer_sizes(r)
+        need_prev = l > 1
+        delta = delta_buf[z_off[l - 1]:z_off[l - 1] + m * n]
+        a_prev = a_buf[a_off[l - 1]:a_off[l - 1] + m * n_in]
+        delta_prev = delta_buf[z_off[l - 2]:z_off[l - 2] + m * n_in] if need_prev \
+            else delta_buf[:0]
+        w = r[P_W]
+        wb = w + r[P_NW]
+        C, H, W = r[P_CIN], r[P_HIN], r[P_WIN]
+        Co, Ho, Wo = r[P_COUT], r[P_HOUT], r[P_WOUT]
+        if kind == DENSE:
+            dense_backward(theta[w:wb], grad[w:wb], grad[wb:wb + n], delta, a_prev, delta_prev,
+                           need_prev, m, n_in, n)
+        elif kind == CONV2D:
+            K = C * r[P_KH] * r[P_KW]
+            M = m * Ho * Wo
+            conv_backward(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta,
+                          x_buf[x_off[l - 1]:x_off[l - 1] + M * K], s_buf[:M * Co],
+                          s_buf[M * Co:M * (Co + K)], delta_prev, need_prev, m, C, H, W, Co,
+                          r[P_KH], r[P_KW], r[P_STRIDE], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
+        elif kind == MAXPOOL2D:
+            if need_prev:
+                maxpool_backward(delta, i_buf[i_off[l - 1]:i_off[l - 1] + m * n], delta_prev,
+                                 m, C, H, W, Ho, Wo)
+        elif kind == AVGPOOL2D:
+            if need_prev:
+                avgpool_backward(delta, delta_prev, m, C, H, W, r[P_KH], r[P_KW], r[P_STRIDE],
+                                 Ho, Wo)
+        elif kind == BATCHNORM:
+            batchnorm_backward(theta[w:wb], grad[w:wb], grad[wb:wb + C], delta,
+                               x_buf[x_off[l - 1]:], delta_prev, need_prev, m, C, H * W, mode)
+        elif need_prev:  # FLATTEN
+            delta_prev[:] = delta
+        if need_prev:
+            if keep[l - 2] < 1.0:
+                apply_dropout(delta_prev, keep[l - 2], seed, a_off[l - 1])
+            backprop_rows(plan[l - 2, P_ACT], alphas[l - 2],
+                          z_buf[z_off[l - 2]:z_off[l - 2] + m * n_in], a_prev, delta_prev,
+                          keep[l - 2], m, n_in)
+
+
+@jit
+def plan_loss_and_gradient(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
+                           delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale,
+                           keep, seed, mode):
+    """One forward and backward pass: returns J, writes dJ/dtheta into grad
+    (y: the targets, flat row-major (m, n_L))."""
+    plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
+                 i_buf, i_off, s_buf, m, keep, seed, mode)
+    J = plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale)
+    plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
+                  x_off, i_buf, i_off, s_buf, m, keep, seed, mode)
+    return J
+
+
+@jit
+def plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale):
+    """J(a[L], y) and delta[L] = dJ/dz[L] (``cpu.loss_rows``) for the plan's last layer."""
+    L = plan.shape[0]
+    n = layer_sizes(plan[L - 1])[1]
+    zo = z_off[L - 1]
+    return loss_rows(loss, scale, plan[L - 1, P_ACT], alphas[L - 1], z_buf[zo:zo + m * n],
+                     a_buf[a_off[L]:a_off[L] + m * n], y[:m * n], delta_buf[zo:zo + m * n],
+                     m, n)
+

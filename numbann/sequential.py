@@ -1,0 +1,340 @@
+"""Networks of layers of several kinds: ``Sequential(input_shape, [layers])``.
+
+The layers (Dense, Conv2D, MaxPool2D, AvgPool2D, BatchNorm, Flatten) are
+compiled into a plan (``kernels/plan.py``): one int64 row per layer, walked
+by the same compiled forward, backward and epoch loop whatever the
+architecture. As in ``Network``, ``theta`` is one flat vector and ``W[l]``,
+``b[l]`` are views into it with their natural shapes (``(C_out, C_in, k_h,
+k_w)`` for a conv kernel; gamma and beta for BatchNorm; empty for pooling
+and Flatten). ``running`` holds BatchNorm's running statistics.
+"""
+import json
+
+import numpy as np
+
+from . import _checks, activations, losses
+from .kernels import codes
+from .kernels.plan import plan_forward, plan_loss, plan_loss_and_gradient
+from .layers import Layer, from_config
+from .model import FORWARD_CHUNK, NO_SEED, Dense, LayerList, Model, Step
+
+
+class PlanWorkspace:
+    """Buffers for a batch of up to ``capacity`` rows (see ``kernels/plan.py``):
+    a[0..L], z[1..L], delta[1..L], the layers' kept values, max-pool winners,
+    conv scratch and the targets."""
+
+    def __init__(self, net, capacity):
+        self.capacity, self.shapes = capacity, net.shapes
+        sizes = np.array([int(np.prod(s)) for s in net.shapes], np.int64)
+        plan = net.plan
+        kept = np.zeros(net.L, np.int64)     # per sample
+        fixed = np.zeros(net.L, np.int64)    # per layer
+        winners = np.zeros(net.L, np.int64)
+        scratch = 0
+        for l, r in enumerate(plan):
+            kind, positions = r[codes.P_KIND], r[codes.P_HOUT] * r[codes.P_WOUT]
+            if kind == codes.CONV2D:
+                K = r[codes.P_CIN] * r[codes.P_KH] * r[codes.P_KW]
+                kept[l] = positions * K
+                scratch = max(scratch, positions * (r[codes.P_COUT] + K))
+            elif kind == codes.BATCHNORM:
+                kept[l], fixed[l] = sizes[l + 1], 2 * r[codes.P_CIN]
+            elif kind == codes.MAXPOOL2D:
+                winners[l] = sizes[l + 1]
+        self.sizes = sizes
+        self.a_off = capacity * np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        self.z_off = capacity * np.concatenate(([0], np.cumsum(sizes[1:]))).astype(np.int64)
+        self.x_off = np.concatenate(([0], np.cumsum(capacity * kept + fixed))).astype(np.int64)
+        self.i_off = capacity * np.concatenate(([0], np.cumsum(winners))).astype(np.int64)
+        dtype = net.dtype
+        self.a_buf = np.zeros(self.a_off[-1], dtype)
+        self.z_buf = np.zeros(self.z_off[-1], dtype)
+        self.delta_buf = np.zeros(self.z_off[-1], dtype)
+        self.x_buf = np.zeros(self.x_off[-1], dtype)
+        self.i_buf = np.zeros(self.i_off[-1], np.int64)
+        self.s_buf = np.zeros(capacity * scratch, dtype)
+        self.y_buf = np.zeros(capacity * sizes[-1], dtype)
+
+    def buffers(self):
+        """The workspace arguments of the plan kernels, in their order."""
+        return (self.a_buf, self.a_off, self.z_buf, self.z_off, self.delta_buf, self.x_buf,
+                self.x_off, self.i_buf, self.i_off, self.s_buf)
+
+    def _block(self, buf, off, l, m):
+        return buf[off:off + m * self.sizes[l]].reshape((m,) + tuple(self.shapes[l]))
+
+    def a(self, l, m):
+        return self._block(self.a_buf, self.a_off[l], l, m)
+
+    def z(self, l, m):
+        return self._block(self.z_buf, self.z_off[l - 1], l, m)
+
+    def delta(self, l, m):
+        return self._block(self.delta_buf, self.z_off[l - 1], l, m)
+
+    def batch_stats(self, l, C):
+        """BatchNorm layer l's batch mean and 1/sqrt(var + eps) of the last pass."""
+        x = self.x_buf[self.x_off[l - 1]:]
+        return x[:C], x[C:2 * C]
+
+
+def _input_shape(shape):
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"input_shape must be an int or a tuple, got {shape!r}") from None
+    if len(shape) not in (1, 3):
+        hint = f" (grey images: (1, {shape[0]}, {shape[1]}))" if len(shape) == 2 else ""
+        raise ValueError(f"input_shape must be (n,) for flat samples or (C, H, W) for "
+                         f"images, got {shape}{hint}")
+    return tuple(_checks.positive_int(s, "input_shape") for s in shape)
+
+
+class Sequential(Model):
+    """A stack of layers of any kind: ``Sequential((1, 28, 28), [Conv2D(6, 5),
+    MaxPool2D(2), Flatten(), Dense(10, "softmax")], seed=0, dtype="float32")``.
+
+    ``input_shape`` is one sample's shape, ``(n,)`` or ``(C, H, W)``; X is then
+    ``(m, n)`` or ``(m, C, H, W)`` (NCHW). The last layer's output must be flat.
+    ``fit`` trains with batch statistics in BatchNorm layers and updates their
+    running statistics; ``forward``, ``predict``, ``evaluate`` and ``score`` use
+    the running statistics; ``backprop``, ``gradient``, ``loss`` and
+    ``gradcheck`` show a training step (batch statistics, running ones
+    untouched).
+    """
+
+    def __init__(self, input_shape, layers, seed=0, dtype="float64"):
+        self.dtype = _checks.as_dtype(dtype)
+        self.input_shape = _input_shape(input_shape)
+        layers = list(layers)
+        if not layers:
+            raise ValueError("a network needs at least one layer")
+        shapes, rows, W_shapes, b_shapes = [self.input_shape], [], [], []
+        p, run = 0, 0
+        for l, layer in enumerate(layers, 1):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layer {l} must be a numbann layer (Dense, Conv2D, ...), "
+                                f"got {type(layer).__name__}")
+            if layer.activation.name == "softmax" and l < len(layers):
+                raise ValueError(f"layer {l}: softmax is an output activation: use it on the "
+                                 "last layer only")
+            try:
+                out = tuple(int(s) for s in layer.output_shape(shapes[-1]))
+            except ValueError as e:
+                raise ValueError(f"layer {l} ({layer.name}), input {shapes[-1]}: {e}") from None
+            W_shape, b_shape = layer.param_shapes(shapes[-1])
+            row = layer.plan_row(shapes[-1], out)
+            row[codes.P_W], row[codes.P_NW], row[codes.P_NB] = \
+                p, np.prod(W_shape), np.prod(b_shape)
+            row[codes.P_RUN] = run
+            p += int(np.prod(W_shape) + np.prod(b_shape))
+            run += layer.n_running(shapes[-1])
+            shapes.append(out)
+            rows.append(row)
+            W_shapes.append(tuple(W_shape))
+            b_shapes.append(tuple(b_shape))
+        if len(shapes[-1]) != 1:
+            raise ValueError(f"the last layer's output must be flat, got {shapes[-1]} per "
+                             "sample: end with Flatten() and a Dense layer")
+        self.layers, self.L, self.shapes = layers, len(layers), shapes
+        self.plan = np.array(rows, np.int64)
+        self.alphas = np.array([ly.activation.alpha for ly in layers], np.float64)
+        self._W_shapes, self._b_shapes = W_shapes, b_shapes
+        self.theta = np.zeros(p, self.dtype)
+        self.running = np.zeros(run, self.dtype)
+        self.no_dropout = np.ones(self.L)
+        self._bind_views()
+        self._workspace = None
+        self.initialize(seed)
+
+    # ------------------------------------------------------------ parameters
+
+    def split(self, flat):
+        """(W-list, b-list): views of a vector laid out as theta (a gradient)."""
+        W, b = [], []
+        for r, Ws, bs in zip(self.plan, self._W_shapes, self._b_shapes):
+            w, nw, nb = int(r[codes.P_W]), int(r[codes.P_NW]), int(r[codes.P_NB])
+            W.append(flat[w:w + nw].reshape(Ws))
+            b.append(flat[w + nw:w + nw + nb].reshape(bs))
+        return W, b
+
+    def _bind_views(self):
+        W, b = self.split(self.theta)
+        self.W, self.b = LayerList(W, "W"), LayerList(b, "b")
+
+    def initialize(self, seed=0):
+        """Draw every W[l], b[l] from the layers' initializers (seeded) and reset
+        the BatchNorm running statistics (mean 0, variance 1)."""
+        rng = np.random.default_rng(seed)
+        for l, layer in enumerate(self.layers, 1):
+            layer.init_params(self.W[l], self.b[l], rng)
+        for l in self._batchnorms():
+            self.running_mean(l)[...] = 0.0
+            self.running_var(l)[...] = 1.0
+        return self
+
+    def _batchnorms(self):
+        return [l for l in range(1, self.L + 1) if self.plan[l - 1, codes.P_KIND] == codes.BATCHNORM]
+
+    def running_mean(self, l):
+        """BatchNorm layer l's running mean (a view into ``running``)."""
+        r = self._bn_row(l)
+        return self.running[r[codes.P_RUN]:r[codes.P_RUN] + r[codes.P_CIN]]
+
+    def running_var(self, l):
+        """BatchNorm layer l's running (unbiased) variance (a view into ``running``)."""
+        r = self._bn_row(l)
+        return self.running[r[codes.P_RUN] + r[codes.P_CIN]:r[codes.P_RUN] + 2 * r[codes.P_CIN]]
+
+    def _bn_row(self, l):
+        if l not in self._batchnorms():
+            raise ValueError(f"layer {l} is not a BatchNorm layer")
+        return self.plan[l - 1]
+
+    @property
+    def n_outputs(self):
+        return self.shapes[-1][0]
+
+    def copy(self, dtype=None):
+        """An independent network with the same layers and (cast) parameters and buffers."""
+        other = Sequential.__new__(Sequential)
+        other.__dict__.update(self.__dict__)
+        other.dtype = _checks.as_dtype(dtype or self.dtype)
+        other.theta = self.theta.astype(other.dtype, copy=True)
+        other.running = self.running.astype(other.dtype, copy=True)
+        other._bind_views()
+        other._workspace = None
+        return other
+
+    # ------------------------------------------------------------ passes
+
+    def workspace(self, m):
+        """The reusable buffers for batches of up to m rows (grown on demand)."""
+        ws = self._workspace
+        if ws is None or ws.capacity < m or ws.z_buf.dtype != self.dtype:
+            ws = self._workspace = PlanWorkspace(self, m)
+        return ws
+
+    def _inputs(self, X, name="X"):
+        return _checks.samples(X, self.input_shape, self.dtype, name)
+
+    def _forward_chunks(self, X, Y=None, loss=None):
+        """Yield (start, k, ws) after an eval-mode forward pass of each chunk
+        of X; with Y, the chunk's loss is computed too (into ws)."""
+        m = len(X)
+        ws = self.workspace(min(m, FORWARD_CHUNK))
+        for start in range(0, m, ws.capacity):
+            k = min(ws.capacity, m - start)
+            ws.a(0, k)[...] = X[start:start + k]
+            plan_forward(self.plan, self.theta, self.running, self.alphas, *_fwd(ws), k,
+                         self.no_dropout, NO_SEED, codes.EVAL)
+            yield start, k, ws
+
+    def forward(self, X):
+        """a[L] for every sample of X, with BatchNorm's running statistics."""
+        X = self._inputs(X)
+        out = np.empty((len(X), self.n_outputs), self.dtype)
+        for start, k, ws in self._forward_chunks(X):
+            out[start:start + k] = ws.a(self.L, k)
+        return out
+
+    def _prepare(self, X, Y, loss):
+        loss = losses.get(loss)
+        loss.check_output(self.output_activation)
+        X = self._inputs(X)
+        Y = loss.targets(Y, self.n_outputs, self.dtype)
+        _checks.same_rows(X, Y)
+        return X, Y, loss
+
+    def check_batch(self, m, what="a batch"):
+        """PyTorch's rule: BatchNorm in training needs more than one value per channel."""
+        for l in self._batchnorms():
+            if m * int(np.prod(self.shapes[l][1:])) < 2:
+                raise ValueError(f"layer {l} (BatchNorm) needs more than one value per channel "
+                                 f"in training, but {what} has {m} row(s) of shape "
+                                 f"{self.shapes[l]}")
+
+    def _backprop(self, X, Y, loss, grad, keep=None, seed=NO_SEED):
+        m = len(X)
+        self.check_batch(m)
+        ws = self.workspace(m)
+        ws.a(0, m)[...] = X
+        return plan_loss_and_gradient(
+            self.plan, self.theta, grad, self.running, self.alphas, *ws.buffers(), m,
+            Y.reshape(-1), loss.code, loss.scale(m, self.n_outputs),
+            self.no_dropout if keep is None else keep, seed, codes.TRAIN)
+
+    def backprop(self, X, Y, loss="mse"):
+        """One forward and backward pass of a training step (batch statistics),
+        returning every number as a :class:`~numbann.model.Step` with each
+        layer's natural shapes."""
+        X, Y, loss = self._prepare(X, Y, loss)
+        grad = np.zeros_like(self.theta)
+        J = self._backprop(X, Y, loss, grad)
+        ws, m, Ls = self._workspace, len(X), range(1, self.L + 1)
+        dW, db = self.split(grad)
+        return Step(J, X.copy(), z=[ws.z(l, m).copy() for l in Ls],
+                    a=[ws.a(l, m).copy() for l in Ls], delta=[ws.delta(l, m).copy() for l in Ls],
+                    dW=[w.copy() for w in dW], db=[b.copy() for b in db], grad=grad)
+
+    def evaluate(self, X, Y, loss="mse"):
+        """J on the whole set (X, Y) with the running statistics (no gradient)."""
+        X, Y, loss = self._prepare(X, Y, loss)
+        scale, J = loss.scale(len(X), self.n_outputs), 0.0
+        for start, k, ws in self._forward_chunks(X):
+            J += plan_loss(self.plan, self.alphas, ws.a_buf, ws.a_off, ws.z_buf, ws.z_off,
+                           ws.delta_buf, k, Y[start:start + k].reshape(-1), loss.code, scale)
+        return J
+
+    # ------------------------------------------------------------ files
+
+    def config(self):
+        return {"kind": "Sequential", "input_shape": list(self.input_shape),
+                "dtype": self.dtype.name, "layers": [ly.config() for ly in self.layers]}
+
+    def save(self, path):
+        """Write architecture, parameters and running statistics to ``path`` (.npz)."""
+        with open(path, "wb") as f:
+            np.savez(f, theta=self.theta, running=self.running,
+                     config=np.array(json.dumps(self.config())))
+
+    def summary(self):
+        rows = [f"{'layer':>5}  {'kind':<10} {'output':<14} {'W[l]':<16} {'activation':<11} params"]
+        for l, layer in enumerate(self.layers, 1):
+            n = self.W[l].size + self.b[l].size
+            W = str(self.W[l].shape) if n else "-"
+            rows.append(f"{l:>5}  {layer.name:<10} {str(self.shapes[l]):<14} {W:<16} "
+                        f"{layer.activation.name:<11} {n}")
+        rows.append(f"total {self.n_params} parameters, {self.dtype.name}, input {self.input_shape}")
+        return "\n".join(rows)
+
+    def __repr__(self):
+        kinds = ", ".join(ly.name for ly in self.layers)
+        return f"Sequential(input_shape={self.input_shape}, [{kinds}], dtype={self.dtype.name})"
+
+
+def _fwd(ws):
+    """plan_forward's workspace arguments (no delta_buf)."""
+    b = ws.buffers()
+    return b[:4] + b[5:]
+
+
+def from_saved(config, theta, running, path):
+    """Rebuild a Sequential network written by ``save`` (called by numbann.load)."""
+    layers = []
+    for spec in config["layers"]:
+        if spec["kind"] == "Dense":
+            layers.append(Dense(spec["units"], activations.get(spec["activation"], spec["alpha"]),
+                                init="zeros"))
+        else:
+            layers.append(from_config(spec))
+    net = Sequential(config["input_shape"], layers, dtype=config["dtype"])
+    for name, saved, target in (("theta", theta, net.theta), ("running", running, net.running)):
+        if saved.shape != target.shape:
+            raise ValueError(f"{path}: {name} has {saved.size} entries, the architecture "
+                             f"needs {target.size}")
+        target[...] = saved
+    return net

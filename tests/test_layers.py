@@ -1,0 +1,132 @@
+"""Conv, pooling and batch-norm layers against PyTorch (fixtures/layers.npz),
+through the public API: each layer sits between an identity layer (so that
+delta[1] is dJ/dX) and the output, and the upstream gradient G is fed in as
+the derivative of a sum-of-squares loss, J = sum (a - Y)^2 with Y = a - G/2."""
+import numpy as np
+import pytest
+
+import numbann as nb
+from numbann.losses import get as get_loss
+
+SUM_MSE = get_loss("mse", "sum")
+CNN = [nb.Conv2D(3, 3, padding=1), nb.MaxPool2D(2), nb.BatchNorm(),
+       nb.Conv2D(4, 3, activation="tanh"), nb.Flatten(), nb.Dense(6, "relu"), nb.BatchNorm(),
+       nb.Dense(3, "softmax")]
+
+
+def upstream(net, X, G):
+    """backprop with dJ/da[L] = G (flattened): the step and the mapping of each layer."""
+    a = net.forward(X) if not net._batchnorms() else _train_output(net, X)
+    Y = a - G.reshape(len(X), -1) / 2
+    return net.backprop(X, Y, SUM_MSE)
+
+
+def _train_output(net, X):
+    """a[L] with batch statistics (what backprop's forward sees)."""
+    return net.backprop(X, np.zeros((len(X), net.n_outputs)), SUM_MSE).a[net.L]
+
+
+def identity_first(shape):
+    """A first layer that copies its input, so delta[1] = dJ/dX."""
+    return nb.AvgPool2D(1) if len(shape) == 3 else nb.Flatten()
+
+
+@pytest.mark.parametrize("case", [f"conv{i}" for i in range(6)])
+def test_conv_matches_pytorch(fixture, case):
+    ref = fixture("layers")
+    m, C, H, W, Cout, k, stride, pad = ref[f"{case}/config"]
+    layer = nb.Conv2D(int(Cout), int(k), stride=int(stride),
+                      padding="same" if pad < 0 else int(pad), activation="identity")
+    net = nb.Sequential((C, H, W), [identity_first((C, H, W)), layer, nb.Flatten()])
+    net.W[2], net.b[2] = ref[f"{case}/W"], ref[f"{case}/b"]
+    step = upstream(net, ref[f"{case}/X"], ref[f"{case}/G"])
+    np.testing.assert_allclose(step.z[2], ref[f"{case}/Z"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(step.dW[2], ref[f"{case}/dW"], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(step.db[2], ref[f"{case}/db"], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(step.delta[1], ref[f"{case}/dX"], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", ["maxpool0", "maxpool1", "maxpool2", "maxpool3",
+                                  "avgpool0", "avgpool1"])
+def test_pooling_matches_pytorch(fixture, case):
+    ref = fixture("layers")
+    m, C, H, W, size, stride = (int(v) for v in ref[f"{case}/config"])
+    kind = nb.MaxPool2D if case.startswith("max") else nb.AvgPool2D
+    net = nb.Sequential((C, H, W), [nb.AvgPool2D(1), kind(size, stride), nb.Flatten()])
+    step = upstream(net, ref[f"{case}/X"], ref[f"{case}/G"])
+    np.testing.assert_allclose(step.z[2], ref[f"{case}/Z"], rtol=1e-12, atol=1e-12)
+    # maxpool3 has tied maxima: the gradient must go where PyTorch sends it
+    np.testing.assert_allclose(step.delta[1], ref[f"{case}/dX"], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["bn1d", "bn2d"])
+def test_batchnorm_matches_pytorch(fixture, case):
+    ref = fixture("layers")
+    shape = ref[f"{case}/X"].shape[1:]
+    layers = [identity_first(shape), nb.BatchNorm()] + ([nb.Flatten()] if len(shape) == 3 else [])
+    net = nb.Sequential(shape, layers)
+    net.W[2], net.b[2] = ref[f"{case}/gamma"], ref[f"{case}/beta"]
+    step = upstream(net, ref[f"{case}/X"], ref[f"{case}/G"])
+    np.testing.assert_allclose(step.z[2], ref[f"{case}/Z"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(step.dW[2], ref[f"{case}/dgamma"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(step.db[2], ref[f"{case}/dbeta"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(step.delta[1], ref[f"{case}/dX"], rtol=1e-9, atol=1e-11)
+    # backprop leaves the running statistics alone; fit's steps update them
+    np.testing.assert_array_equal(net.running_mean(2), 0.0)
+    np.testing.assert_array_equal(net.running_var(2), 1.0)
+    batches = np.concatenate([ref[f"{case}/X{i}"] for i in (1, 2, 3)])
+    gamma, beta = net.W[2].copy(), net.b[2].copy()
+    net.fit(batches, np.zeros((len(batches), net.n_outputs)), optimizer=nb.SGD(lr=0.1),
+            epochs=1, batch_size=len(batches) // 3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(net.running_mean(2), ref[f"{case}/running_mean"], rtol=1e-12)
+    np.testing.assert_allclose(net.running_var(2), ref[f"{case}/running_var"], rtol=1e-12)
+    net.W[2], net.b[2] = gamma, beta
+    out = net.forward(ref[f"{case}/Xe"])  # eval: the running statistics
+    np.testing.assert_allclose(out, ref[f"{case}/Ze"].reshape(len(out), -1), rtol=1e-10,
+                               atol=1e-12)
+
+
+def fixture_cnn(ref, dtype="float64"):
+    net = nb.Sequential((1, 8, 8), CNN, dtype=dtype)
+    net.theta[...] = ref["cnn/theta"]
+    return net
+
+
+def test_cnn_loss_and_gradient_match_pytorch(fixture):
+    ref = fixture("layers")
+    net = fixture_cnn(ref)
+    step = net.backprop(ref["cnn/X"], ref["cnn/y"], "ce")
+    assert step.loss == pytest.approx(float(ref["cnn/loss"]), rel=1e-13)
+    np.testing.assert_allclose(step.grad, ref["cnn/grad"], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(step.a[8], ref["cnn/probs"], rtol=1e-12, atol=1e-14)
+    assert step.z[1].shape == (5, 3, 8, 8) and step.a[2].shape == (5, 3, 4, 4)
+    assert step.dW[4].shape == (4, 3, 3, 3) and step.delta[5].shape == (5, 16)
+
+
+def test_cnn_adam_training_matches_pytorch(fixture):
+    ref = fixture("layers")
+    net = fixture_cnn(ref)
+    history = net.fit(ref["cnn/train/X"], ref["cnn/train/y"], loss="ce",
+                      optimizer=nb.Adam(lr=0.01), epochs=2, batch_size=5, shuffle=False,
+                      verbose=0)
+    np.testing.assert_allclose(history.step_loss, ref["cnn/train/losses"], rtol=1e-12)
+    # Adam divides by sqrt(v): rounding differences of 1e-16 in g grow to ~1e-9 in theta
+    np.testing.assert_allclose(net.theta, ref["cnn/train/theta"], rtol=1e-7, atol=1e-8)
+    for j, l in ((1, 3), (2, 7)):
+        np.testing.assert_allclose(net.running_mean(l), ref[f"cnn/train/running_mean{j}"],
+                                   rtol=1e-8, atol=1e-9)
+        np.testing.assert_allclose(net.running_var(l), ref[f"cnn/train/running_var{j}"],
+                                   rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(net.predict_proba(ref["cnn/train/X"]),
+                               ref["cnn/train/eval_probs"], rtol=1e-7, atol=1e-9)
+
+
+def test_cnn_float32_agrees_with_float64(fixture):
+    ref = fixture("layers")
+    net64 = fixture_cnn(ref)
+    net32 = net64.copy(dtype="float32")
+    J64, g64 = net64.gradient(ref["cnn/X"], ref["cnn/y"], "ce")
+    J32, g32 = net32.gradient(ref["cnn/X"], ref["cnn/y"], "ce")
+    assert g32.dtype == np.float32
+    assert J32 == pytest.approx(J64, rel=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-5 * np.abs(g64).max())
