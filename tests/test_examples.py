@@ -23,11 +23,16 @@ CASES = {
     "multiclass_digits.py": ("multiclass_digits.png",
                              [("test accuracy", 0.95), ("training time", 0.0)]),
     "xor.py": ("xor.png", [("network accuracy", 1.0)]),
+    "cnn_mnist.py": ("cnn_mnist.png", [("test accuracy", 0.85)]),
 }
+# MNIST is not shipped: the CNN example must fall back to the 8x8 digits
+# without touching the network
+EXTRA = {"cnn_mnist.py": ["--offline", "--data", os.path.join(os.sep, "nonexistent", "numbann")]}
 
 
 def run_example(script, out, cwd):
-    result = subprocess.run([sys.executable, str(EXAMPLES / script), "--quick", "--out", str(out)],
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), "--quick", "--out", str(out),
+                             *EXTRA.get(script, [])],
                             cwd=cwd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
@@ -63,6 +68,8 @@ def test_example_runs_and_reports(script, tmp_path):
     assert_not_blank(out / figure)
     if script == "demo.py":
         assert printed(stdout, "gradcheck max relative error") < 1e-6
+    if script == "cnn_mnist.py":
+        assert "8x8 digits" in stdout and "train-images-idx3-ubyte" in stdout
     if script == "xor.py":
         assert "perceptron: converged = False" in stdout
         assert printed(stdout, "perceptron accuracy") < 1.0
