@@ -489,3 +489,118 @@ def test_autoencoder(runs):
         close(value(out, f"score of test image {i}"), s_test[i])
         close(value(out, f"score of anomaly {i}"), s_anom[i])
     assert s_anom.mean() > 2 * s_test.mean()
+
+
+# --------------------------------------------------------------------- 14
+
+def conv2d(a, W, b, pad):
+    """Cross-correlation, NCHW, stride 1, zero padding: an independent NumPy loop."""
+    m, C, H, Wd = a.shape
+    k = W.shape[-1]
+    a = np.pad(a, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    Ho, Wo = H + 2 * pad - k + 1, Wd + 2 * pad - k + 1
+    out = np.empty((m, W.shape[0], Ho, Wo))
+    for p in range(Ho):
+        for q in range(Wo):
+            out[:, :, p, q] = np.einsum("icuv,ocuv->io", a[:, :, p:p + k, q:q + k], W) + b
+    return out
+
+
+def maxpool2(a):
+    m, C, H, W = a.shape
+    return a.reshape(m, C, H // 2, 2, W // 2, 2).max(axis=(3, 5))
+
+
+def load_flat(path):
+    with np.load(path) as f:
+        return f["theta"], json.loads(str(f["config"]))
+
+
+def test_cnn(runs):
+    out, folder = lesson(runs, "14_cnn")
+    theta, config = load_flat(folder / "cnn.npz")
+    shapes = [(8, 1, 3, 3), (8,), (16, 8, 3, 3), (16,), (10, 64), (10,)]
+    params, k = [], 0
+    for s in shapes:
+        params.append(theta[k:k + math.prod(s)].reshape(s))
+        k += math.prod(s)
+    assert k == theta.size == value(out, "cnn parameters") == 1898
+    assert value(out, "mlp parameters") == 64 * 26 + 26 + 26 * 10 + 10
+    assert value(out, "conv layer 1 parameters") == 8 * 9 + 8
+    assert value(out, "dense layer with the same 8x8x8 outputs, parameters") == 64 * 512 + 512
+    with np.load(folder / "test_set.npz") as f:
+        X, y = f["X"], f["y"]
+    relu = ACT["relu"]
+    a1 = relu(conv2d(X, params[0], params[1], 1))
+    a4 = maxpool2(relu(conv2d(maxpool2(a1), params[2], params[3], 1)))
+    logits = a4.reshape(len(X), -1) @ params[4].T + params[5]
+    close(value(out, "cnn test accuracy"), np.mean(logits.argmax(1) == y), rtol=1e-12)
+    W, b, acts = load_net(folder / "mlp.npz")
+    close(value(out, "mlp test accuracy"),
+          np.mean(forward(W, b, acts[:1] + ["identity"], X.reshape(len(X), -1)).argmax(1) == y),
+          rtol=1e-12)
+    assert value(out, "digit shown") == y[0]
+    for o in range(8):
+        close(value(out, f"filter {o} mean activation"), a1[0, o].mean(), rtol=1e-9)
+    better = "CNN" if "the CNN is more accurate" in out else "MLP"
+    acc = {"CNN": value(out, "cnn test accuracy"), "MLP": value(out, "mlp test accuracy")}
+    assert acc[better] >= max(acc.values())
+
+
+# --------------------------------------------------------------------- 15
+
+def dense_bn_forward(path, X, batch_stats):
+    """A saved Sequential of Dense and BatchNorm layers, in NumPy: every z[l] and a[L].
+    BatchNorm uses the batch's statistics (training) or the saved running ones."""
+    with np.load(path) as f:
+        theta, running, config = f["theta"], f["running"], json.loads(str(f["config"]))
+    a, zs, k, r, n = X, [], 0, 0, X.shape[1]
+    for spec in config["layers"]:
+        if spec["kind"] == "Dense":
+            W = theta[k:k + spec["units"] * n].reshape(spec["units"], n)
+            k += W.size
+            b = theta[k:k + spec["units"]]
+            k += b.size
+            z, n = a @ W.T + b, spec["units"]
+        else:
+            gamma, beta = theta[k:k + n], theta[k + n:k + 2 * n]
+            k += 2 * n
+            mu, var = (a.mean(0), a.var(0)) if batch_stats else (running[r:r + n], running[r + n:r + 2 * n])
+            r += 2 * n
+            z = gamma * (a - mu) / np.sqrt(var + 1e-5) + beta
+        zs.append(z)
+        a = {"relu": np.maximum(z, 0), "identity": z,
+             "softmax": np.exp(z - z.max(1, keepdims=True))}[spec["activation"]]
+    return zs, a
+
+
+def test_batch_norm(runs):
+    out, folder = lesson(runs, "15_batch_norm")
+    with np.load(folder / "data.npz") as f:
+        probe, X_test, y_test = f["probe"], f["X_test"], f["y_test"]
+    for lr in ("0.1", "1.0"):
+        for name, file in (("plain", "plain"), ("batch norm", "bn")):
+            path = folder / f"net_lr{lr}_{file}.npz"
+            if not path.exists():
+                assert f"lr {lr}, {name}: diverged = 1" in out
+                continue
+            _, a = dense_bn_forward(path, X_test, batch_stats=False)
+            close(value(out, f"lr {lr}, {name}: test accuracy"), np.mean(a.argmax(1) == y_test),
+                  rtol=1e-12)
+    stds = {}
+    for name, file in (("plain", "plain"), ("batch norm", "bn")):
+        zs, _ = dense_bn_forward(folder / f"net_lr0.1_{file}.npz", probe, batch_stats=True)
+        with np.load(folder / f"net_lr0.1_{file}.npz") as f:
+            kinds = [(s["kind"], s["activation"]) for s in json.loads(str(f["config"]))["layers"]]
+        hidden = [l for l, (kind, act) in enumerate(kinds[:-1]) if act == "relu"]
+        stds[name] = [zs[l].std() for l in hidden]
+        for l, s in zip(hidden, stds[name]):
+            close(value(out, f"lr 0.1, {name}: std z[{l + 1}] after training"), s, rtol=1e-8)
+        ratio = max(stds[name]) / min(stds[name])
+        close(value(out, f"lr 0.1, {name}: largest / smallest layer std after training"), ratio,
+              rtol=1e-8)
+    if (folder / "net_lr1.0_plain.npz").exists():
+        zs, _ = dense_bn_forward(folder / "net_lr1.0_plain.npz", probe, batch_stats=True)
+        for k in range(6):
+            close(value(out, f"lr 1.0, plain: dead ReLUs in hidden layer {k + 1} (%)"),
+                  100 * np.mean(np.all(zs[k] <= 0, axis=0)), rtol=1e-12)
