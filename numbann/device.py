@@ -48,11 +48,11 @@ def run_class(device, trace=None, net=None):
     from .sequential import Sequential
     if isinstance(net, Sequential):
         if device == "cuda":
-            raise ValueError("device='cuda' trains Network and MLP models; Sequential "
-                             "networks (conv, pooling, batch norm) train on device='cpu'")
-        if trace is not None:
-            raise ValueError("a trace records Network and MLP models; tracing a Sequential "
-                             "network is not supported yet")
+            check_device(device)
+            if trace is not None:
+                raise ValueError("a trace records on the CPU: use device='cpu' to trace a fit")
+            from .plan_cuda import CudaPlanRun
+            return CudaPlanRun
         from .plan_run import PlanRun
         check_device(device)
         return PlanRun

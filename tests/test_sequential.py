@@ -296,8 +296,18 @@ def test_batchnorm_on_one_row_in_training_raises_as_pytorch():
     net.forward(np.zeros((1, 4)))  # inference on one row is fine (running statistics)
 
 
-def test_sequential_cannot_trace_or_use_cuda_yet():
+def test_sequential_trains_on_cuda_and_traces_on_the_cpu(monkeypatch):
+    """device='cuda' runs plan_cuda.CudaPlanRun (tests/cuda compares it with the
+    CPU); without a GPU the error names numba's simulator; a trace is refused
+    on the GPU, as for dense networks."""
+    from numbann import device
+    from numbann.plan_cuda import CudaPlanRun
     net = small_cnn()
     X, y = image_data(8)
-    with pytest.raises(ValueError, match="device='cpu'"):
+    monkeypatch.setattr(device, "cuda_available", lambda: False)
+    with pytest.raises(RuntimeError, match="NUMBA_ENABLE_CUDASIM=1"):
         net.fit(X, y, loss="ce", device="cuda", verbose=0)
+    monkeypatch.setattr(device, "cuda_available", lambda: True)
+    assert device.run_class("cuda", None, net) is CudaPlanRun
+    with pytest.raises(ValueError, match="device='cpu'"):
+        device.run_class("cuda", trace=object(), net=net)

@@ -15,7 +15,32 @@ the patch under the filter at every output position becomes a row of
 ``cols`` (m H_out W_out rows of C_in k_h k_w), so the whole layer is the
 product ``cols @ W.T``, one BLAS call for the batch.
 """
+from numba.extending import register_jitable
+
 from .cpu import PLAIN, TRANSPOSED, gemm, jit
+
+
+# ---------------------------------------------------------------- formulas shared with the GPU
+# (called by these kernels and by their CUDA twins in cuda_layers.py: written once)
+
+@register_jitable
+def tap(p, u, stride, pad):
+    """The input row (column) that output row p reads through filter tap u:
+    p s - p_h + u (pooling: pad 0). Outside 0..H-1 it is zero padding."""
+    return p * stride - pad + u
+
+
+@register_jitable
+def beats(x, best):
+    """Max pooling's rule: x replaces the window's best so far if it is larger,
+    or NaN (a NaN wins, as in PyTorch); ties keep the first maximum."""
+    return x > best or x != x
+
+
+@register_jitable
+def pool_scale(k_h, k_w):
+    """1 / (k_h k_w): average pooling's weight of each window element."""
+    return 1.0 / (k_h * k_w)
 
 
 @jit
@@ -32,9 +57,9 @@ def im2col(a_prev, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, cols):
                 for c in range(C):
                     plane = a_prev[(i * C + c) * H * W:(i * C + c + 1) * H * W]
                     for u in range(kh):
-                        h = p * stride - ph + u
+                        h = tap(p, u, stride, ph)
                         for v in range(kw):
-                            w = q * stride - pw + v
+                            w = tap(q, v, stride, pw)
                             k = (c * kh + u) * kw + v
                             row[k] = plane[h * W + w] if 0 <= h < H and 0 <= w < W else zero
 
@@ -52,11 +77,11 @@ def col2im(dcols, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, delta_prev):
                 for c in range(C):
                     plane = delta_prev[(i * C + c) * H * W:(i * C + c + 1) * H * W]
                     for u in range(kh):
-                        h = p * stride - ph + u
+                        h = tap(p, u, stride, ph)
                         if h < 0 or h >= H:
                             continue
                         for v in range(kw):
-                            w = q * stride - pw + v
+                            w = tap(q, v, stride, pw)
                             if 0 <= w < W:
                                 plane[h * W + w] += row[(c * kh + u) * kw + v]
 
@@ -124,12 +149,12 @@ def maxpool_forward(a_prev, z, where, m, C, H, W, k_h, k_w, stride, Ho, Wo):
         plane = a_prev[ic * H * W:(ic + 1) * H * W]
         for p in range(Ho):
             for q in range(Wo):
-                best = plane[p * stride * W + q * stride]
-                arg = p * stride * W + q * stride
+                arg = tap(p, 0, stride, 0) * W + tap(q, 0, stride, 0)
+                best = plane[arg]
                 for u in range(k_h):
                     for v in range(k_w):
-                        j = (p * stride + u) * W + q * stride + v
-                        if plane[j] > best or plane[j] != plane[j]:
+                        j = tap(p, u, stride, 0) * W + tap(q, v, stride, 0)
+                        if beats(plane[j], best):
                             best = plane[j]
                             arg = j
                 out = (ic * Ho + p) * Wo + q
@@ -150,7 +175,7 @@ def maxpool_backward(delta, where, delta_prev, m, C, H, W, Ho, Wo):
 @jit
 def avgpool_forward(a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo):
     """z[l][i, c, p, q] = 1/(k_h k_w) sum_{u,v} a[l-1][i, c, p s + u, q s + v]."""
-    inv = 1.0 / (k_h * k_w)
+    inv = pool_scale(k_h, k_w)
     for ic in range(m * C):
         plane = a_prev[ic * H * W:(ic + 1) * H * W]
         for p in range(Ho):
@@ -158,7 +183,7 @@ def avgpool_forward(a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo):
                 total = plane.dtype.type(0)
                 for u in range(k_h):
                     for v in range(k_w):
-                        total += plane[(p * stride + u) * W + q * stride + v]
+                        total += plane[tap(p, u, stride, 0) * W + tap(q, v, stride, 0)]
                 z[(ic * Ho + p) * Wo + q] = total * inv
 
 
@@ -166,7 +191,7 @@ def avgpool_forward(a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo):
 def avgpool_backward(delta, delta_prev, m, C, H, W, k_h, k_w, stride, Ho, Wo):
     """dJ/da[l-1][i, c, h, w] = sum over the windows holding (h, w) of
     delta[l][i, c, p, q] / (k_h k_w)."""
-    inv = 1.0 / (k_h * k_w)
+    inv = pool_scale(k_h, k_w)
     delta_prev[:m * C * H * W] = 0
     for ic in range(m * C):
         plane = delta_prev[ic * H * W:(ic + 1) * H * W]
@@ -175,7 +200,7 @@ def avgpool_backward(delta, delta_prev, m, C, H, W, k_h, k_w, stride, Ho, Wo):
                 share = delta[(ic * Ho + p) * Wo + q] * inv
                 for u in range(k_h):
                     for v in range(k_w):
-                        plane[(p * stride + u) * W + q * stride + v] += share
+                        plane[tap(p, u, stride, 0) * W + tap(q, v, stride, 0)] += share
 
 
 def conv_output_size(size, kernel, stride, pad_total):

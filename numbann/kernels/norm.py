@@ -11,10 +11,45 @@ its ``b[l]`` is beta, both of shape (C,), views into theta as for every layer.
 """
 import math
 
+from numba.extending import register_jitable
+
 from .cpu import jit
 
 EPS = 1e-5  # PyTorch's defaults
 MOMENTUM = 0.1
+
+
+# ---------------------------------------------------------------- formulas shared with the GPU
+# (called by these kernels and by their CUDA twins in cuda_layers.py: written once)
+
+@register_jitable
+def update_running(running, C, c, mu, var, N):
+    """running_mean[c] <- (1 - 0.1) running_mean[c] + 0.1 mu,
+    running_var[c] <- (1 - 0.1) running_var[c] + 0.1 var N / (N - 1) (unbiased)."""
+    running[c] = (1.0 - MOMENTUM) * running[c] + MOMENTUM * mu
+    running[C + c] = (1.0 - MOMENTUM) * running[C + c] + MOMENTUM * var * N / (N - 1)
+
+
+@register_jitable
+def inverse_std(var):
+    """1 / sigma = 1 / sqrt(var + eps)."""
+    return 1.0 / math.sqrt(var + EPS)
+
+
+@register_jitable
+def normalized(x, mu, inv, g, bt):
+    """(xhat, z): xhat = (x - mu) / sigma, z = gamma xhat + beta."""
+    xh = (x - mu) * inv
+    return xh, g * xh + bt
+
+
+@register_jitable
+def input_delta(d, xh, k, N, sum_d, sum_dx, mode):
+    """dJ/da[l-1] for one element, k = gamma / sigma: in training
+    k / N (N delta - sum delta - xhat sum delta xhat); in eval k delta."""
+    if mode == 0:
+        return k * d
+    return k / N * (N * d - sum_d - xh * sum_dx)
 
 
 @jit
@@ -51,9 +86,8 @@ def batchnorm_forward(gamma, beta, running, a_prev, z, stats, m, C, S, mode):
                     total += d * d
             var = total / N
             if mode == 2:
-                running[c] = (1.0 - MOMENTUM) * running[c] + MOMENTUM * mu
-                running[C + c] = (1.0 - MOMENTUM) * running[C + c] + MOMENTUM * var * N / (N - 1)
-        inv = 1.0 / math.sqrt(var + EPS)
+                update_running(running, C, c, mu, var, N)
+        inv = inverse_std(var)
         mean[c] = mu
         inv_std[c] = inv
         g = gamma[c]
@@ -61,9 +95,9 @@ def batchnorm_forward(gamma, beta, running, a_prev, z, stats, m, C, S, mode):
         for i in range(m):
             lo = (i * C + c) * S
             for s in range(S):
-                xh = (a_prev[lo + s] - mu) * inv
+                xh, zs = normalized(a_prev[lo + s], mu, inv, g, bt)
                 xhat[lo + s] = xh
-                z[lo + s] = g * xh + bt
+                z[lo + s] = zs
 
 
 @jit
@@ -99,7 +133,5 @@ def batchnorm_backward(gamma, dgamma, dbeta, delta, stats, delta_prev, need_prev
         for i in range(m):
             lo = (i * C + c) * S
             for s in range(S):
-                if mode == 0:
-                    delta_prev[lo + s] = k * delta[lo + s]
-                else:
-                    delta_prev[lo + s] = k / N * (N * delta[lo + s] - sum_d - xhat[lo + s] * sum_dx)
+                delta_prev[lo + s] = input_delta(delta[lo + s], xhat[lo + s], k, N, sum_d,
+                                                 sum_dx, mode)

@@ -12,7 +12,8 @@ from numba import types as nt
 from numba.cuda import dispatcher
 
 from numbann.kernels import cuda as ck
-from numbann.kernels import cuda_optim, cuda_train
+from numbann.kernels import cuda_layers as cl
+from numbann.kernels import cuda_optim, cuda_plan, cuda_train
 
 TARGET = (9, 0)  # compute capability compiled for
 
@@ -40,6 +41,9 @@ def signatures(dtype):
     dense_forward, delta_backward, weight_gradient, loss_head = ck.tiled_kernels(
         16, 128, dtype.name)
     clip_and_sum_squares, check_step = cuda_train.norm_kernels(128)
+    forward_product, weight_product, cols_product = cl.conv_products(16, dtype.name)
+    forward_channels, backward_channels = cl.norm_kernels(128)
+    ints = (i64,) * 9  # m, C, H, W, then the window (and padding) or the output size
     return {
         dense_forward: (A, i64, i64, A, i64, i64, A, i64, i64, i64, i64, i64, f64, f64, u64),
         delta_backward: (A, i64, A, i64, i64, A, A, i64, i64, i64, i64, i64, f64, f64, u64),
@@ -57,6 +61,20 @@ def signatures(dtype):
         cuda_train.scale_elements: (A, A),
         clip_and_sum_squares: (A, f64, F64),
         check_step: (F64, F64, i64, f64, A, I64),
+        cl.im2col_elements: (A,) + ints + (i64, i64, A),
+        cl.col2im_elements: (A,) + ints + (i64, i64, A),
+        cl.nchw_to_rows: (A, A, i64, i64, i64),
+        forward_product: (A, A, A, A, i64, i64, i64, i64),
+        weight_product: (A, A, A, A, i64, i64, i64),
+        cols_product: (A, A, A, i64, i64, i64),
+        cl.maxpool_elements: (A, A, I64) + ints,
+        cl.maxpool_back_elements: (A, I64, A) + ints,
+        cl.avgpool_elements: (A, A) + ints,
+        cl.avgpool_back_elements: (A, A) + ints,
+        forward_channels: (A,) * 6 + (i64, i64, i64, i64, I64),
+        backward_channels: (A,) * 6 + (nt.boolean, i64, i64, i64, i64),
+        cuda_plan.activate_from: (A, A, A, i64, i64, f64, f64, u64, i64),
+        cuda_plan.finish_delta: (A, A, A, A, i64, i64, f64, f64, u64, i64),
     }
 
 

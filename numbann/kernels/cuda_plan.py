@@ -1,0 +1,279 @@
+"""The layer engine on the GPU: the twins of ``plan.py`` and ``plan_train.py``.
+
+``plan_forward``, ``plan_backward``, ``plan_loss`` and
+``plan_loss_and_gradient`` take the CPU functions' arguments, with device
+arrays for ``theta``, ``grad``, ``running`` and the workspace buffers
+(``a_buf``, ``z_buf``, ``delta_buf``, ``x_buf``, ``i_buf``, ``s_buf``, ``y``)
+and host arrays for ``plan``, ``alphas``, ``keep`` and the offsets, which
+the host loop reads to launch one kernel (or a few) per layer: dense layers
+through the tiled kernels of ``cuda.py`` (product, bias, activation and
+dropout fused), the other kinds through ``cuda_layers.py``, each followed by
+one elementwise kernel for its activation and dropout (forward) or dropout
+mask and slope g'(z[l-1]) (backward). The layout, dropout indices and step
+seeds are the CPU's, so a step gives the CPU's numbers to rounding.
+
+``train_epochs`` is ``plan_train.train_epochs`` queued on the device as
+``cuda_train.train_epochs`` does for stacks of dense layers: gather,
+forward (BatchNorm running statistics updated), loss, backward, penalties
+on dense and conv weights only, clipping, the finite check and the update;
+one copy of the step losses at the end. After a non-finite step the device
+flag stops the updates and the running statistics where the CPU stops.
+"""
+import numpy as np
+from numba import cuda
+
+from . import cuda as ck
+from . import cuda_layers as cl
+from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, H_LR, IDENTITY, MAXPOOL2D,
+                    P_ACT, P_CIN, P_COUT, P_HIN, P_HOUT, P_KH, P_KIND, P_KW, P_NW, P_PAD_H,
+                    P_PAD_W, P_RUN, P_STRIDE, P_W, P_WIN, P_WOUT, SOFTMAX, TRAIN_UPDATE)
+from .cpu_train import OK
+from .cuda import activation, dropped, times_slope
+from .cuda_optim import optimizer_update
+from .cuda_train import (Scratch, gather_rows, norm_kernels, penalize_weights, scale_elements,
+                         step_seed)
+
+
+@cuda.jit
+def activate_from(src, z, a, count, code, alpha, keep, seed, offset):
+    """z = src (Flatten: the same numbers; otherwise src is z), then
+    a = g(z) and inverted dropout on a (dropout index offset + k); a softmax
+    g is left to softmax_rows."""
+    k = cuda.grid(1)
+    if k < count:
+        zk = src[k]
+        z[k] = zk
+        if code != SOFTMAX:
+            ak = activation(code, alpha, zk)
+            if keep < 1.0:
+                ak = dropped(ak, keep, seed, offset + k)
+            a[k] = ak
+
+
+@cuda.jit
+def finish_delta(src, delta, z, a, count, code, alpha, keep, seed, offset):
+    """delta[l-1] = dJ/da[l-1] (in src) times the dropout mask / keep of a[l-1]
+    (index offset + k), times g'(z[l-1]) (a holds g(z) / keep); for a softmax g
+    only the mask (softmax_jacobian_rows follows)."""
+    k = cuda.grid(1)
+    if k < count:
+        d = src[k]
+        if keep < 1.0:
+            d = dropped(d, keep, seed, offset + k)
+        if code != SOFTMAX:
+            d = times_slope(code, alpha, z[k], a[k] * keep, d)
+        delta[k] = d
+
+
+def _row(r):
+    """A plan row's integers, as Python ints."""
+    return [int(x) for x in r]
+
+
+def _sizes(r):
+    return r[P_CIN] * r[P_HIN] * r[P_WIN], r[P_COUT] * r[P_HOUT] * r[P_WOUT]
+
+
+def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
+                 i_buf, i_off, s_buf, m, keep, seed, mode, halt=None):
+    """plan.plan_forward on the device: for l = 1..L, z[l] = f_l(a[l-1]),
+    a[l] = g_l(z[l]), then (keep[l-1] < 1) inverted dropout on a[l]. ``halt``:
+    the training loop's device flag (BatchNorm's running statistics stay
+    while it is raised)."""
+    dense_forward = ck.kernels_for(theta)[0]
+    seed = np.uint64(seed)
+    T = ck.THREADS
+    for l in range(1, plan.shape[0] + 1):
+        r = _row(plan[l - 1])
+        kind, act, alpha, keep_l = r[P_KIND], r[P_ACT], float(alphas[l - 1]), float(keep[l - 1])
+        n_in, n = _sizes(r)
+        ai, ao, zo = int(a_off[l - 1]), int(a_off[l]), int(z_off[l - 1])
+        w = r[P_W]
+        wb = w + r[P_NW]
+        C, H, W, Co, Ho, Wo = r[P_CIN], r[P_HIN], r[P_WIN], r[P_COUT], r[P_HOUT], r[P_WOUT]
+        kh, kw, s = r[P_KH], r[P_KW], r[P_STRIDE]
+        a_prev, z = a_buf[ai:ai + m * n_in], z_buf[zo:zo + m * n]
+        if kind == DENSE:
+            dense_forward[ck.tiles(m, n), (ck.TILE, ck.TILE)](
+                theta, w, wb, a_buf, ai, ao, z_buf, zo, m, n_in, n, act, alpha, keep_l, seed)
+        else:
+            if kind == CONV2D:
+                xo = int(x_off[l - 1])
+                cl.conv_forward(theta[w:wb], theta[wb:wb + Co], a_prev, z,
+                                x_buf[xo:xo + m * Ho * Wo * C * kh * kw], s_buf, m, C, H, W, Co,
+                                kh, kw, s, r[P_PAD_H], r[P_PAD_W], Ho, Wo)
+            elif kind == MAXPOOL2D:
+                io = int(i_off[l - 1])
+                cl.maxpool_forward(a_prev, z, i_buf[io:io + m * n], m, C, H, W, kh, kw, s, Ho, Wo)
+            elif kind == AVGPOOL2D:
+                cl.avgpool_forward(a_prev, z, m, C, H, W, kh, kw, s, Ho, Wo)
+            elif kind == BATCHNORM:
+                cl.batchnorm_forward(theta[w:wb], theta[wb:wb + C],
+                                     running[r[P_RUN]:r[P_RUN] + 2 * C], a_prev, z,
+                                     x_buf[int(x_off[l - 1]):], m, C, H * W, mode, halt)
+            activate_from[ck.blocks(m * n), T](a_prev if kind == FLATTEN else z, z,
+                                               a_buf[ao:ao + m * n], m * n, act, alpha, keep_l,
+                                               seed, ao)
+        if act == SOFTMAX:
+            ck.softmax_rows[ck.blocks(m), T](z_buf, zo, a_buf, ao, m, n, keep_l, seed)
+
+
+def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
+                  x_off, i_buf, i_off, s_buf, m, keep, seed, mode):
+    """plan.plan_backward on the device, given delta[L] in delta_buf: for
+    l = L..1, dW[l] and db[l] into grad, and for l > 1 delta[l-1] = dJ/da[l-1]
+    (through f_l) times the dropout mask / keep, times g'_{l-1}(z[l-1])."""
+    _, delta_backward, weight_gradient, _ = ck.kernels_for(theta)
+    seed = np.uint64(seed)
+    T = ck.THREADS
+    for l in range(plan.shape[0], 0, -1):
+        r = _row(plan[l - 1])
+        kind = r[P_KIND]
+        n_in, n = _sizes(r)
+        need_prev = l > 1
+        ai, zo = int(a_off[l - 1]), int(z_off[l - 1])
+        zp = int(z_off[l - 2]) if need_prev else 0
+        w = r[P_W]
+        wb = w + r[P_NW]
+        C, H, W, Co, Ho, Wo = r[P_CIN], r[P_HIN], r[P_WIN], r[P_COUT], r[P_HOUT], r[P_WOUT]
+        kh, kw, s = r[P_KH], r[P_KW], r[P_STRIDE]
+        delta = delta_buf[zo:zo + m * n]
+        delta_prev = delta_buf[zp:zp + m * n_in] if need_prev else delta_buf[:0]
+        if need_prev:
+            act, alpha, keep_p = int(plan[l - 2, P_ACT]), float(alphas[l - 2]), float(keep[l - 2])
+        if kind == DENSE:
+            weight_gradient[ck.tiles(n, n_in + 1), (ck.TILE, ck.TILE)](
+                grad, w, wb, delta_buf, zo, a_buf, ai, m, n, n_in)
+            if need_prev:
+                delta_backward[ck.tiles(m, n_in), (ck.TILE, ck.TILE)](
+                    theta, w, delta_buf, zo, zp, z_buf, a_buf, ai, m, n, n_in, act, alpha,
+                    keep_p, seed)
+        elif kind == CONV2D:
+            M, K, xo = m * Ho * Wo, C * kh * kw, int(x_off[l - 1])
+            cl.conv_backward(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta,
+                             x_buf[xo:xo + M * K], s_buf[:M * Co], s_buf[M * Co:M * (Co + K)],
+                             delta_prev, need_prev, m, C, H, W, Co, kh, kw, s, r[P_PAD_H],
+                             r[P_PAD_W], Ho, Wo)
+        elif kind == MAXPOOL2D and need_prev:
+            io = int(i_off[l - 1])
+            cl.maxpool_backward(delta, i_buf[io:io + m * n], delta_prev, m, C, H, W, Ho, Wo,
+                                kh, kw, s)
+        elif kind == AVGPOOL2D and need_prev:
+            cl.avgpool_backward(delta, delta_prev, m, C, H, W, kh, kw, s, Ho, Wo)
+        elif kind == BATCHNORM:
+            cl.batchnorm_backward(theta[w:wb], grad[w:wb], grad[wb:wb + C], delta,
+                                  x_buf[int(x_off[l - 1]):], delta_prev, need_prev, m, C,
+                                  H * W, mode)
+        if not need_prev:
+            continue
+        if kind != DENSE and (kind == FLATTEN or keep_p < 1.0 or act != IDENTITY):
+            finish_delta[ck.blocks(m * n_in), T](
+                delta if kind == FLATTEN else delta_prev, delta_prev, z_buf[zp:zp + m * n_in],
+                a_buf[ai:ai + m * n_in], m * n_in, act, alpha, keep_p, seed, ai)
+        if act == SOFTMAX:
+            ck.softmax_jacobian_rows[ck.blocks(m), T](a_buf, ai, delta_buf, zp, m, n_in)
+
+
+def plan_loss_into(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale,
+                   losses, slot):
+    """plan_loss, leaving J in losses[slot] (a float64 device array): no sync."""
+    L = plan.shape[0]
+    n = _sizes(_row(plan[L - 1]))[1]
+    zo = int(z_off[L - 1])
+    loss_head = ck.kernels_for(z_buf)[3]
+    loss_head[1, ck.THREADS](loss, scale, int(plan[L - 1, P_ACT]), float(alphas[L - 1]), z_buf,
+                             zo, a_buf, int(a_off[L]), y, 0, delta_buf, zo, m, n, losses, slot)
+
+
+def plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale):
+    """J(a[L], y) as a float and delta[L] = dJ/dz[L] (plan.plan_loss)."""
+    J = cuda.device_array(1, np.float64)
+    plan_loss_into(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale, J, 0)
+    return float(J.copy_to_host()[0])
+
+
+def plan_loss_and_gradient_into(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
+                                delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale,
+                                keep, seed, mode, losses, slot, halt=None):
+    """plan_loss_and_gradient, leaving J in losses[slot]: no sync."""
+    plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
+                 i_off, s_buf, m, keep, seed, mode, halt)
+    plan_loss_into(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale,
+                   losses, slot)
+    plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
+                  i_buf, i_off, s_buf, m, keep, seed, mode)
+
+
+def plan_loss_and_gradient(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
+                           delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale,
+                           keep, seed, mode):
+    """One forward and backward pass: returns J, writes dJ/dtheta into grad."""
+    J = cuda.device_array(1, np.float64)
+    plan_loss_and_gradient_into(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
+                                delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale,
+                                keep, seed, mode, J, 0)
+    return float(J.copy_to_host()[0])
+
+
+def launch_step(args, order, start, m, scale, t, scratch, slot, mode=TRAIN_UPDATE):
+    """plan_train.train_step's work, queued: gather, forward, J into
+    scratch.losses[slot], backward, penalties, clipping, the halt check."""
+    (theta, grad, plan, running, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
+     i_buf, i_off, s_buf, y_buf, X, Y, loss, keep, seed, l1, l2, clip_value, clip_norm) = args
+    T, blocks = ck.THREADS, ck.blocks
+    gather_rows[blocks(m * X.shape[1]), T](X, order, start, m, a_buf, int(a_off[0]))
+    gather_rows[blocks(m * Y.shape[1]), T](Y, order, start, m, y_buf, 0)
+    plan_loss_and_gradient_into(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
+                                delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y_buf, loss,
+                                scale, keep, step_seed(seed, t), mode, scratch.losses, slot,
+                                scratch.halt)
+    if l1 != 0.0 or l2 != 0.0:
+        for r in plan:
+            if r[P_KIND] == DENSE or r[P_KIND] == CONV2D:
+                count = int(r[P_NW])
+                penalize_weights[blocks(count), T](theta, grad, int(r[P_W]), count, l1, l2)
+    clip_and_sum_squares, check_step = norm_kernels(T)
+    clip_and_sum_squares[scratch.partials.shape[0], T](grad, clip_value, scratch.partials)
+    check_step[1, T](scratch.partials, scratch.losses, slot, clip_norm, scratch.factor,
+                     scratch.halt)
+    if clip_norm > 0:
+        scale_elements[blocks(grad.shape[0]), T](grad, scratch.factor)
+
+
+def batch_gradient(args, order, start, m, scale, t, mode=TRAIN_UPDATE):
+    """plan_train.batch_gradient on the device; waits and returns (J, status).
+    mode=TRAIN recomputes a step without moving the running statistics."""
+    scratch = Scratch(1, args[1])
+    launch_step(args, order, start, m, scale, t, scratch, 0, mode)
+    return float(scratch.losses.copy_to_host()[0]), int(scratch.halt.copy_to_host()[0])
+
+
+def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scale_c,
+                 per_row, per_output, n_out, step_losses):
+    """plan_train.train_epochs on the device (``orders`` a device array,
+    ``step_args`` with device arrays as in ``launch_step``): returns (status,
+    steps done) and fills step_losses (host, E x steps) with one copy."""
+    theta, grad, X = step_args[0], step_args[1], step_args[16]
+    n = X.shape[0]
+    n_epochs, n_steps = step_losses.shape
+    scratch = Scratch(n_epochs * n_steps, grad)
+    t = t0
+    for e in range(n_epochs):
+        for s in range(n_steps):
+            start = s * batch_size
+            m = min(batch_size, n - start)
+            scale = scale_c
+            if per_row:
+                scale /= m
+            if per_output:
+                scale /= n_out
+            t += 1
+            launch_step(step_args, orders[e], start, m, scale, t, scratch, t - t0 - 1)
+            hyper[H_LR] = lrs[e, s]
+            optimizer_update(opt, theta, grad, state, hyper, t, scratch.halt)
+    status, failed = scratch.halt.copy_to_host()
+    done = t - t0 if status == OK else int(failed)
+    losses = scratch.losses.copy_to_host()
+    losses[done + 1:] = 0.0
+    step_losses[...] = losses.reshape(step_losses.shape)
+    return int(status), done
