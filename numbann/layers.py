@@ -11,6 +11,7 @@ import numpy as np
 from . import _checks, activations, initializers
 from .kernels import codes
 from .kernels.conv import conv_output_size
+from .kernels.conv_direct import prefers_direct
 
 
 def _pair(value, name):
@@ -141,6 +142,8 @@ class Conv2D(Layer):
         row[codes.P_KH], row[codes.P_KW] = self.kernel_size
         row[codes.P_STRIDE] = self.stride
         (row[codes.P_PAD_H], _), (row[codes.P_PAD_W], _) = self.pads()
+        row[codes.P_ALGO] = codes.DIRECT if prefers_direct(self.stride, out_shape[1], out_shape[2],
+                                                           self.kernel_size[1]) else codes.IM2COL
         return row
 
     def config(self):

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _checks, activations, losses
 from .kernels import codes
+from .kernels.conv_direct import scratch_size
 from .kernels.plan import plan_forward, plan_loss, plan_loss_and_gradient
 from .layers import Layer, from_config
 from .model import FORWARD_CHUNK, NO_SEED, Dense, LayerList, Model, Step
@@ -31,13 +32,15 @@ class PlanWorkspace:
         kept = np.zeros(net.L, np.int64)     # per sample
         fixed = np.zeros(net.L, np.int64)    # per layer
         winners = np.zeros(net.L, np.int64)
-        scratch = 0
+        scratch = fixed_scratch = 0
         for l, r in enumerate(plan):
             kind, positions = r[codes.P_KIND], r[codes.P_HOUT] * r[codes.P_WOUT]
-            if kind == codes.CONV2D:
+            if kind == codes.CONV2D:  # im2col rows (kept for the CUDA twins whatever P_ALGO says)
                 K = r[codes.P_CIN] * r[codes.P_KH] * r[codes.P_KW]
                 kept[l] = positions * K
                 scratch = max(scratch, positions * (r[codes.P_COUT] + K))
+                fixed_scratch = max(fixed_scratch, scratch_size(
+                    r[codes.P_CIN], r[codes.P_HOUT], r[codes.P_WOUT], r[codes.P_KH], r[codes.P_KW]))
             elif kind == codes.BATCHNORM:
                 kept[l], fixed[l] = sizes[l + 1], 2 * r[codes.P_CIN]
             elif kind == codes.MAXPOOL2D:
@@ -53,7 +56,7 @@ class PlanWorkspace:
         self.delta_buf = np.zeros(self.z_off[-1], dtype)
         self.x_buf = np.zeros(self.x_off[-1], dtype)
         self.i_buf = np.zeros(self.i_off[-1], np.int64)
-        self.s_buf = np.zeros(capacity * scratch, dtype)
+        self.s_buf = np.zeros(max(capacity * scratch, fixed_scratch), dtype)
         self.y_buf = np.zeros(capacity * sizes[-1], dtype)
 
     def buffers(self):
@@ -77,6 +80,11 @@ class PlanWorkspace:
         """BatchNorm layer l's batch mean and 1/sqrt(var + eps) of the last pass."""
         x = self.x_buf[self.x_off[l - 1]:]
         return x[:C], x[C:2 * C]
+
+    def winners(self, l, m):
+        """Max-pool layer l's winners, shaped like z[l]: per output, the index
+        h * W + w in its input plane of the window's maximum."""
+        return self._block(self.i_buf, self.i_off[l - 1], l, m)
 
 
 def _input_shape(shape):

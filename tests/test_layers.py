@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import numbann as nb
+from numbann.kernels import codes
 from numbann.losses import get as get_loss
 
 SUM_MSE = get_loss("mse", "sum")
@@ -26,19 +27,35 @@ def _train_output(net, X):
     return net.backprop(X, np.zeros((len(X), net.n_outputs)), SUM_MSE).a[net.L]
 
 
+def force(net, algorithm):
+    """Run every stride-1 conv layer with ``algorithm`` (IM2COL or DIRECT), whatever
+    the size rule picked; returns how many layers that covers."""
+    rows = [r for r in net.plan if r[codes.P_KIND] == codes.CONV2D and r[codes.P_STRIDE] == 1]
+    for r in rows:
+        r[codes.P_ALGO] = algorithm
+    return len(rows)
+
+
+ALGORITHMS = pytest.mark.parametrize("algorithm", [codes.IM2COL, codes.DIRECT],
+                                     ids=["im2col", "direct"])
+
+
 def identity_first(shape):
     """A first layer that copies its input, so delta[1] = dJ/dX."""
     return nb.AvgPool2D(1) if len(shape) == 3 else nb.Flatten()
 
 
+@ALGORITHMS
 @pytest.mark.parametrize("case", [f"conv{i}" for i in range(6)])
-def test_conv_matches_pytorch(fixture, case):
+def test_conv_matches_pytorch(fixture, case, algorithm):
     ref = fixture("layers")
     m, C, H, W, Cout, k, stride, pad = ref[f"{case}/config"]
     layer = nb.Conv2D(int(Cout), int(k), stride=int(stride),
                       padding="same" if pad < 0 else int(pad), activation="identity")
     net = nb.Sequential((C, H, W), [identity_first((C, H, W)), layer, nb.Flatten()])
     net.W[2], net.b[2] = ref[f"{case}/W"], ref[f"{case}/b"]
+    if force(net, algorithm) == 0 and algorithm == codes.DIRECT:
+        pytest.skip("the direct kernels take stride-1 layers only")
     step = upstream(net, ref[f"{case}/X"], ref[f"{case}/G"])
     np.testing.assert_allclose(step.z[2], ref[f"{case}/Z"], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(step.dW[2], ref[f"{case}/dW"], rtol=1e-10, atol=1e-10)
@@ -86,15 +103,18 @@ def test_batchnorm_matches_pytorch(fixture, case):
                                atol=1e-12)
 
 
-def fixture_cnn(ref, dtype="float64"):
+def fixture_cnn(ref, dtype="float64", algorithm=None):
     net = nb.Sequential((1, 8, 8), CNN, dtype=dtype)
     net.theta[...] = ref["cnn/theta"]
+    if algorithm is not None:
+        assert force(net, algorithm) == 2
     return net
 
 
-def test_cnn_loss_and_gradient_match_pytorch(fixture):
+@ALGORITHMS
+def test_cnn_loss_and_gradient_match_pytorch(fixture, algorithm):
     ref = fixture("layers")
-    net = fixture_cnn(ref)
+    net = fixture_cnn(ref, algorithm=algorithm)
     step = net.backprop(ref["cnn/X"], ref["cnn/y"], "ce")
     assert step.loss == pytest.approx(float(ref["cnn/loss"]), rel=1e-13)
     np.testing.assert_allclose(step.grad, ref["cnn/grad"], rtol=1e-10, atol=1e-13)
@@ -103,9 +123,10 @@ def test_cnn_loss_and_gradient_match_pytorch(fixture):
     assert step.dW[4].shape == (4, 3, 3, 3) and step.delta[5].shape == (5, 16)
 
 
-def test_cnn_adam_training_matches_pytorch(fixture):
+@ALGORITHMS
+def test_cnn_adam_training_matches_pytorch(fixture, algorithm):
     ref = fixture("layers")
-    net = fixture_cnn(ref)
+    net = fixture_cnn(ref, algorithm=algorithm)
     history = net.fit(ref["cnn/train/X"], ref["cnn/train/y"], loss="ce",
                       optimizer=nb.Adam(lr=0.01), epochs=2, batch_size=5, shuffle=False,
                       verbose=0)
@@ -121,12 +142,20 @@ def test_cnn_adam_training_matches_pytorch(fixture):
                                ref["cnn/train/eval_probs"], rtol=1e-7, atol=1e-9)
 
 
-def test_cnn_float32_agrees_with_float64(fixture):
+@ALGORITHMS
+def test_cnn_float32_agrees_with_float64(fixture, algorithm):
     ref = fixture("layers")
-    net64 = fixture_cnn(ref)
+    net64 = fixture_cnn(ref, algorithm=algorithm)
     net32 = net64.copy(dtype="float32")
     J64, g64 = net64.gradient(ref["cnn/X"], ref["cnn/y"], "ce")
     J32, g32 = net32.gradient(ref["cnn/X"], ref["cnn/y"], "ce")
     assert g32.dtype == np.float32
     assert J32 == pytest.approx(J64, rel=1e-5)
     np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-5 * np.abs(g64).max())
+
+
+def test_the_size_rule_picks_direct_for_large_stride_1_layers():
+    net = nb.Sequential((1, 28, 28), [nb.Conv2D(6, 5), nb.MaxPool2D(2), nb.Conv2D(16, 5),
+                                      nb.Conv2D(4, 3, stride=2), nb.Flatten(), nb.Dense(2)])
+    assert [int(r[codes.P_ALGO]) for r in net.plan[[0, 2, 3]]] == \
+        [codes.DIRECT, codes.IM2COL, codes.IM2COL]

@@ -6,7 +6,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import numbann as nb
+from numbann.kernels import codes
 from test_backprop import HEADS, targets
+from test_layers import force
 
 NONLINEAR = ("tanh", "sigmoid", "elu")
 SMOOTH = ("identity",) + NONLINEAR
@@ -62,12 +64,14 @@ def stacks(draw):
     n_out = draw(st.integers(2 if output == "softmax" else 1, 3))
     layers.append(nb.Dense(n_out, output))
     m = draw(st.integers(3, 5))  # batch norm over 2 rows maps every input to +-1
-    return (C, H, W), layers, loss, reduction, m, draw(st.integers(0, 2**16))
+    return (C, H, W), layers, loss, reduction, m, draw(st.integers(0, 2**16)), \
+        draw(st.sampled_from([codes.IM2COL, codes.DIRECT]))
 
 
 def build(problem):
-    shape, layers, loss, reduction, m, seed = problem
+    shape, layers, loss, reduction, m, seed, algorithm = problem
     net = nb.Sequential(shape, layers, seed=seed)
+    force(net, algorithm)
     rng = np.random.default_rng(seed)
     net.theta[...] = rng.normal(0, 0.6, net.n_params)
     X = rng.normal(size=(m,) + shape)

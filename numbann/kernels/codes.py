@@ -84,7 +84,12 @@ P_W = 13  # offset of W[l] in theta (BatchNorm: gamma)
 P_NW = 14  # entries of W[l]; b[l] (beta) follows it, P_NB entries
 P_NB = 15
 P_RUN = 16  # offset of BatchNorm's running mean in the buffers (running var follows)
-N_PLAN = 17
+P_ALGO = 17  # conv layers: IM2COL or DIRECT (kernels/conv_direct.py)
+N_PLAN = 18
+
+# conv algorithms (P_ALGO)
+IM2COL = 0
+DIRECT = 1
 
 # plan forward modes
 EVAL = 0  # BatchNorm uses its running statistics

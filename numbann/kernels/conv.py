@@ -15,9 +15,12 @@ the patch under the filter at every output position becomes a row of
 ``cols`` (m H_out W_out rows of C_in k_h k_w), so the whole layer is the
 product ``cols @ W.T``, one BLAS call for the batch.
 """
+import numpy as np
 from numba.extending import register_jitable
 
 from .cpu import PLAIN, TRANSPOSED, gemm, jit
+
+U = np.uint64  # an index known to be >= 0 (see im2col)
 
 
 # ---------------------------------------------------------------- formulas shared with the GPU
@@ -47,21 +50,30 @@ def pool_scale(k_h, k_w):
 def im2col(a_prev, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, cols):
     """cols[(i, p, q), (c, u, v)] = a[l-1][i, c, p s - p_h + u, q s - p_w + v],
     0 where that lies in the zero padding. Rows (i, p, q) and columns
-    (c, u, v) are row-major: cols is (m Ho Wo, C kh kw)."""
+    (c, u, v) are row-major: cols is (m Ho Wo, C kh kw).
+
+    Indices are cast to unsigned (``U``): numba then drops its check for
+    negative indices, which halved this loop's time (LeNet, measured)."""
     K = C * kh * kw
     zero = cols.dtype.type(0)
     for i in range(m):
         for p in range(Ho):
+            h0 = tap(p, 0, stride, ph)
             for q in range(Wo):
-                row = cols[((i * Ho + p) * Wo + q) * K:((i * Ho + p) * Wo + q + 1) * K]
+                w0 = tap(q, 0, stride, pw)
+                row = ((i * Ho + p) * Wo + q) * K
+                inside = h0 >= 0 and h0 + kh <= H and w0 >= 0 and w0 + kw <= W
                 for c in range(C):
-                    plane = a_prev[(i * C + c) * H * W:(i * C + c + 1) * H * W]
+                    plane = (i * C + c) * H * W
                     for u in range(kh):
-                        h = tap(p, u, stride, ph)
+                        h = h0 + u
                         for v in range(kw):
-                            w = tap(q, v, stride, pw)
-                            k = (c * kh + u) * kw + v
-                            row[k] = plane[h * W + w] if 0 <= h < H and 0 <= w < W else zero
+                            w = w0 + v
+                            k = row + (c * kh + u) * kw + v
+                            if inside or (0 <= h < H and 0 <= w < W):
+                                cols[U(k)] = a_prev[U(plane + h * W + w)]
+                            else:
+                                cols[U(k)] = zero
 
 
 @jit
@@ -69,21 +81,24 @@ def col2im(dcols, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, delta_prev):
     """The adjoint of im2col: delta_prev[i, c, h, w] = sum of dcols over every
     (output position, filter tap) that read a[l-1][i, c, h, w]."""
     K = C * kh * kw
-    delta_prev[:m * C * H * W] = 0
+    for k in range(m * C * H * W):
+        delta_prev[k] = 0
     for i in range(m):
         for p in range(Ho):
+            h0 = tap(p, 0, stride, ph)
             for q in range(Wo):
-                row = dcols[((i * Ho + p) * Wo + q) * K:((i * Ho + p) * Wo + q + 1) * K]
+                w0 = tap(q, 0, stride, pw)
+                row = ((i * Ho + p) * Wo + q) * K
                 for c in range(C):
-                    plane = delta_prev[(i * C + c) * H * W:(i * C + c + 1) * H * W]
+                    plane = (i * C + c) * H * W
                     for u in range(kh):
-                        h = tap(p, u, stride, ph)
+                        h = h0 + u
                         if h < 0 or h >= H:
                             continue
                         for v in range(kw):
-                            w = tap(q, v, stride, pw)
+                            w = w0 + v
                             if 0 <= w < W:
-                                plane[h * W + w] += row[(c * kh + u) * kw + v]
+                                delta_prev[U(plane + h * W + w)] += dcols[U(row + (c * kh + u) * kw + v)]
 
 
 @jit
@@ -146,20 +161,21 @@ def maxpool_forward(a_prev, z, where, m, C, H, W, k_h, k_w, stride, Ho, Wo):
     picks (a NaN wins, as there).
     """
     for ic in range(m * C):
-        plane = a_prev[ic * H * W:(ic + 1) * H * W]
+        plane = ic * H * W
         for p in range(Ho):
             for q in range(Wo):
                 arg = tap(p, 0, stride, 0) * W + tap(q, 0, stride, 0)
-                best = plane[arg]
+                best = a_prev[U(plane + arg)]
                 for u in range(k_h):
                     for v in range(k_w):
                         j = tap(p, u, stride, 0) * W + tap(q, v, stride, 0)
-                        if beats(plane[j], best):
-                            best = plane[j]
+                        x = a_prev[U(plane + j)]
+                        if beats(x, best):
+                            best = x
                             arg = j
                 out = (ic * Ho + p) * Wo + q
-                z[out] = best
-                where[out] = arg
+                z[U(out)] = best
+                where[U(out)] = arg
 
 
 @jit

@@ -23,9 +23,11 @@ layer's im2col rows, a BatchNorm layer's batch statistics and xhat);
 ``s_buf``, scratch shared by the conv layers. ``running`` holds the
 BatchNorm running statistics (not trained, saved with the network).
 """
-from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, MAXPOOL2D, P_ACT, P_CIN,
+from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, DIRECT, FLATTEN, MAXPOOL2D, P_ACT,
+                    P_ALGO, P_CIN,
                     P_COUT, P_HIN, P_HOUT, P_KH, P_KIND, P_KW, P_NW, P_PAD_H, P_PAD_W, P_RUN,
                     P_STRIDE, P_W, P_WIN, P_WOUT)
+from .conv_direct import conv_backward_direct, conv_forward_direct
 from .conv import (avgpool_backward, avgpool_forward, conv_backward, conv_forward,
                    maxpool_backward, maxpool_forward)
 from .cpu import (PLAIN, TRANSPOSED, activate_rows, apply_dropout, backprop_rows, gemm, jit,
@@ -89,6 +91,9 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
         Co, Ho, Wo = r[P_COUT], r[P_HOUT], r[P_WOUT]
         if kind == DENSE:
             dense_forward(theta[w:wb], theta[wb:wb + n], a_prev, z, m, n_in, n)
+        elif kind == CONV2D and r[P_ALGO] == DIRECT:
+            conv_forward_direct(theta[w:wb], theta[wb:wb + Co], a_prev, z, s_buf, m, C, H, W, Co,
+                                r[P_KH], r[P_KW], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
         elif kind == CONV2D:
             K = C * r[P_KH] * r[P_KW]
             conv_forward(theta[w:wb], theta[wb:wb + Co], a_prev, z,
@@ -133,6 +138,10 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
         if kind == DENSE:
             dense_backward(theta[w:wb], grad[w:wb], grad[wb:wb + n], delta, a_prev, delta_prev,
                            need_prev, m, n_in, n)
+        elif kind == CONV2D and r[P_ALGO] == DIRECT:
+            conv_backward_direct(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta, a_prev,
+                                 delta_prev, need_prev, s_buf, m, C, H, W, Co, r[P_KH], r[P_KW],
+                                 r[P_PAD_H], r[P_PAD_W], Ho, Wo)
         elif kind == CONV2D:
             K = C * r[P_KH] * r[P_KW]
             M = m * Ho * Wo
