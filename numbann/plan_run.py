@@ -2,7 +2,7 @@
 interface over the layer engine's kernels (``kernels/plan_train.py``)."""
 import numpy as np
 
-from . import optim, training
+from . import training
 from .kernels import codes, plan_train
 
 
@@ -42,23 +42,8 @@ class PlanRun(training._Run):
         opt.t += done
         return status, done
 
-    def stepwise(self, order, lrs, step_losses, recorder, epoch):
-        """One epoch batch by batch from Python (Newton's method)."""
-        net, opt = self.net, self.optimizer
-        args = self._step_args()
-        for s in range(len(step_losses)):
-            start = s * self.batch_size
-            m = min(self.batch_size, len(order) - start)
-            t = opt.t + 1
-            J, status = plan_train.batch_gradient(args, order, start, m,
-                                                  self.loss.scale(m, net.n_outputs), t)
-            step_losses[s] = J
-            if status != plan_train.OK:
-                return status, s
-            opt.hyper[codes.H_LR] = lrs[s]
-            if isinstance(opt, optim.Newton):
-                opt.step_newton(net.theta, self.grad, self._batch_grad_fn(order[start:start + m]))
-            else:
-                opt.step(net.theta, self.grad, opt.state, t)
-            opt.t = t
-        return plan_train.OK, len(step_losses)
+    def _batch_gradient(self, order, start, m, t):
+        """One step's gradient on rows order[start:start+m] (training._Run.stepwise
+        runs the steps from Python with it, calling a trace's recorder)."""
+        return plan_train.batch_gradient(self._step_args(), order, start, m,
+                                         self.loss.scale(m, self.net.n_outputs), t)

@@ -97,16 +97,12 @@ class _Run:
     def stepwise(self, order, lrs, step_losses, recorder, epoch):
         """One epoch batch by batch from Python (same kernels), so a recorder
         sees each step between its gradient and its update."""
-        net, ws, opt, loss = self.net, self.ws, self.optimizer, self.loss
+        net, ws, opt = self.net, self.ws, self.optimizer
         for s in range(len(step_losses)):
             start = s * self.batch_size
             m = min(self.batch_size, len(order) - start)
             t = opt.t + 1
-            J, status = cpu_train.batch_gradient(
-                net.theta, self.grad, net.sizes, net.acts, net.alphas, net.p_off, ws.a_buf,
-                ws.a_off, ws.z_buf, ws.z_off, ws.delta_buf, ws.y_buf, self.X, self.Y, order,
-                start, m, loss.code, loss.scale(m, net.n_outputs), self.keep, self.seed, t,
-                self.l1, self.l2, self.clip_value, self.clip_norm)
+            J, status = self._batch_gradient(order, start, m, t)
             step_losses[s] = J
             if status != cpu_train.OK:
                 return status, s
@@ -122,6 +118,16 @@ class _Run:
             if recorder is not None:
                 recorder.after_update(net, opt, info)
         return cpu_train.OK, len(step_losses)
+
+    def _batch_gradient(self, order, start, m, t):
+        """The gradient of step t on rows order[start:start+m] into self.grad,
+        the batch in the workspace: returns (J, status)."""
+        net, ws, loss = self.net, self.ws, self.loss
+        return cpu_train.batch_gradient(
+            net.theta, self.grad, net.sizes, net.acts, net.alphas, net.p_off, ws.a_buf,
+            ws.a_off, ws.z_buf, ws.z_off, ws.delta_buf, ws.y_buf, self.X, self.Y, order,
+            start, m, loss.code, loss.scale(m, net.n_outputs), self.keep, self.seed, t,
+            self.l1, self.l2, self.clip_value, self.clip_norm)
 
     def _batch_grad_fn(self, rows):
         """theta -> dJ/dtheta on this batch (for Newton's finite-difference Hessian)."""

@@ -15,14 +15,24 @@ notation, explain a gradient as a chain-rule product, diagnose, plot.
     print(tr.diagnostics().report())
     from numbann.trace import plots; plots.grad_norms(tr, path="norms.png")
 
+A Sequential network (conv, pooling, batch norm, flatten, dense) is traced
+the same way, every array in its layer's natural shape ((m, C, H, W) rows, a
+conv dW like its W, BatchNorm statistics and max-pool winners with
+``keep "stats"``); ``tr.replay(s, channel=, position=(p, q))`` shows one output
+of each layer, ``tr.explain(s, "W", l, o, c, i, j)`` a conv weight's gradient
+as the sum over the positions its filter visited; ``plots.filters``,
+``feature_maps``, ``pooling_mask``, ``preactivation_hist``.
+
 One step outside fit: ``record_step(net, X, Y, loss, optimizer=None)``.
 Tracing off (``trace=None``, the default) leaves fit's compiled loop as it
 is: nothing is recorded and nothing is paid.
 """
 from .data import LayerRecord, StepRecord, Trace, load_trace
 from .diagnostics import Diagnostics, diagnostics
-from .explain import Explanation, explain, replay
-from .recorder import QUANTITIES, Estimate, Recorder, TraceTooLarge, record_step
+from .explain import Explanation, explain
+from .recorder import Recorder, record_step
+from .selection import QUANTITIES, Estimate, TraceTooLarge
+from .replay import replay
 
 __all__ = ["Recorder", "Trace", "StepRecord", "LayerRecord", "load_trace", "record_step",
            "Estimate", "TraceTooLarge", "QUANTITIES", "diagnostics", "Diagnostics",

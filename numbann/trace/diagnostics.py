@@ -8,6 +8,7 @@ import numpy as np
 
 from ._text import Text, num
 from .explain import slope
+from .layer_math import channels_last
 
 FLAT = 0.1  # a sigmoid/tanh unit is saturated where g'(z) < FLAT * max g'
 _MAX_SLOPE = {"sigmoid": 0.25, "tanh": 1.0}
@@ -40,11 +41,16 @@ class Diagnostics:
     - ``dead`` (ReLU layers): share of units with z <= 0 on every kept row
       of the step (no gradient flows through them)
     - ``symmetry``: the largest distance between two units' weight rows
-      ``[W[l][j], b[l][j]]`` (after the update when recorded): 0 means every
+      ``[W[l][j], b[l][j]]`` (a conv layer: each filter ``W[l][o]`` with its bias)
+      (after the update when recorded): 0 means every
       unit of the layer is identical, the symmetry no update can break;
       ``symmetry_min``: the smallest (0: at least two units are identical)
     - ``delta_symmetry``: the largest distance between two units' delta
-      columns ``delta[l][:, j]`` (0: every unit gets the same error signal)
+      columns ``delta[l][:, j]`` (a conv layer: two channels' deltas; 0:
+      every unit gets the same error signal)
+
+    Layers without parameters (pooling, Flatten) have only saturation and
+    dead units.
     """
 
     def __init__(self, trace, flat=FLAT):
@@ -58,9 +64,13 @@ class Diagnostics:
         names = ("grad_norm", "bias_grad_norm", "weight_norm", "update_ratio", "saturation",
                  "dead", "symmetry", "symmetry_min", "delta_symmetry")
         series = {name: {l: np.full(n, np.nan) for l in range(1, self.L + 1)} for name in names}
+        with_params = set(trace.arch.with_params())
         for s, rec in enumerate(trace.records):
             arrays, norms = rec.arrays, rec.norms
             for l in range(1, self.L + 1):
+                if l not in with_params:   # pooling, Flatten: only activation series
+                    _activation_series(series, l, s, arrays, acts[l - 1], alphas[l - 1], flat)
+                    continue
                 W, Wa = arrays.get(f"W_before/{l}"), arrays.get(f"W_after/{l}")
                 if "dW" in norms:
                     series["grad_norm"][l][s] = norms["dW"][l - 1]
@@ -79,22 +89,17 @@ class Diagnostics:
                 elif W is not None and Wa is not None:
                     wn = np.linalg.norm(W)
                     series["update_ratio"][l][s] = np.linalg.norm(Wa - W) / wn if wn > 0 else np.inf
-                z, a = arrays.get(f"z/{l}"), arrays.get(f"a/{l}")
-                act = acts[l - 1]
-                if act in _MAX_SLOPE and z is not None and a is not None:
-                    g = slope(act, alphas[l - 1], z, a)
-                    series["saturation"][l][s] = float(np.mean(g < flat * _MAX_SLOPE[act]))
-                if act == "relu" and z is not None:
-                    series["dead"][l][s] = float(np.mean(np.all(z <= 0, axis=0)))
+                _activation_series(series, l, s, arrays, acts[l - 1], alphas[l - 1], flat)
                 Wsym = Wa if Wa is not None else W
                 bsym = arrays.get(f"b_after/{l}") if Wa is not None else arrays.get(f"b_before/{l}")
                 if Wsym is not None and Wsym.shape[0] >= 2:
-                    rows = np.hstack([Wsym, bsym[:, None]]) if bsym is not None else Wsym
+                    rows = Wsym.reshape(len(Wsym), -1)  # a unit's (a filter's) weights on a row
+                    rows = np.hstack([rows, bsym[:, None]]) if bsym is not None else rows
                     hi, lo = pairwise_spread(rows)
                     series["symmetry"][l][s], series["symmetry_min"][l][s] = hi, lo
                 d = arrays.get(f"delta/{l}")
                 if d is not None and d.shape[1] >= 2:
-                    series["delta_symmetry"][l][s] = pairwise_spread(d.T)[0]
+                    series["delta_symmetry"][l][s] = pairwise_spread(channels_last(d))[0]
         for name, values in series.items():
             # keep only layers where the series has a value somewhere
             setattr(self, name, {l: v for l, v in values.items() if not np.all(np.isnan(v))})
@@ -110,7 +115,8 @@ class Diagnostics:
         lines = [f"Diagnostics over {len(self.steps)} recorded steps"]
         acts = self.trace.activations
         for l in range(1, self.L + 1):
-            parts = [f"layer {l} ({acts[l - 1]}):"]
+            arch = self.trace.arch
+            parts = [f"layer {l} ({acts[l - 1] if arch.dense else arch.describe(l)}):"]
             for name, label in (("grad_norm", "|dW|"), ("update_ratio", "|update|/|W|"),
                                 ("saturation", "saturated"), ("dead", "dead ReLUs"),
                                 ("symmetry", "unit spread")):
@@ -124,12 +130,14 @@ class Diagnostics:
     def warnings(self):
         out = []
         g = self.grad_norm
-        if 1 in g and self.L in g and self.L > 1:
-            first, last = np.nanmedian(g[1]), np.nanmedian(g[self.L])
+        lo, hi = (min(g), max(g)) if g else (0, 0)   # the first and last layers with weights
+        if lo == min(self.trace.arch.with_params()) and hi == self.L and hi > lo:
+            first, last = np.nanmedian(g[lo]), np.nanmedian(g[hi])
             if last > 0 and first / last < 1e-3:
-                out.append(f"vanishing gradients: |dW[1]| is {first / last:.1e} of |dW[{self.L}]|")
+                out.append(f"vanishing gradients: |dW[{lo}]| is {first / last:.1e} of |dW[{hi}]|")
             if last > 0 and first / last > 1e3:
-                out.append(f"exploding gradients: |dW[1]| is {first / last:.1e} times |dW[{self.L}]|")
+                out.append(f"exploding gradients: |dW[{lo}]| is {first / last:.1e} times "
+                           f"|dW[{hi}]|")
         for l, v in self.saturation.items():
             if np.nanmedian(v) > 0.5:
                 out.append(f"layer {l}: {np.nanmedian(v):.0%} of units saturated (flat sigmoid/tanh)")
@@ -148,6 +156,16 @@ class Diagnostics:
 
     def __repr__(self):
         return str(self.report())
+
+
+def _activation_series(series, l, s, arrays, act, alpha, flat):
+    """saturation and dead units of layer l at step s (z, a of any shape)."""
+    z, a = arrays.get(f"z/{l}"), arrays.get(f"a/{l}")
+    if act in _MAX_SLOPE and z is not None and a is not None:
+        g = slope(act, alpha, z, a)
+        series["saturation"][l][s] = float(np.mean(g < flat * _MAX_SLOPE[act]))
+    if act == "relu" and z is not None:
+        series["dead"][l][s] = float(np.mean(np.all(z <= 0, axis=0)))
 
 
 def diagnostics(trace, flat=FLAT):

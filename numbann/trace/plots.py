@@ -3,7 +3,9 @@
 Every function builds a ``matplotlib.figure.Figure`` directly (no pyplot
 state, no display needed: it works headless) and returns it; with
 ``path=...`` it also saves it (PNG by the extension; the folder is
-created). In a notebook, show one with ``display(fig)``.
+created). In a notebook, show one with ``display(fig)``. Plots of conv
+networks (``filters``, ``feature_maps``, ``pooling_mask``,
+``preactivation_hist``) live in ``plots_conv.py`` and are re-exported here.
 """
 import io
 import os
@@ -16,10 +18,11 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e3
           "#17becf", "#7f7f7f", "#bcbd22"]
 
 
-def figure(width=6.0, height=4.0, ncols=1, nrows=1, **kw):
-    """A Figure and its axes (an array when more than one)."""
+def figure(width=6.0, height=4.0, ncols=1, nrows=1, squeeze=True, **kw):
+    """A Figure and its axes (an array when more than one, or always with
+    ``squeeze=False``)."""
     fig = Figure(figsize=(width, height), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=True, **kw)
+    axes = fig.subplots(nrows, ncols, squeeze=squeeze, **kw)
     return fig, axes
 
 
@@ -283,3 +286,6 @@ def curves(x, named, path=None, title="", xlabel="", ylabel="", log=False, style
     if fig is not None:
         save(fig, path)
     return fig if fig is not None else ax.figure
+
+
+from .plots_conv import feature_maps, filters, pooling_mask, preactivation_hist  # noqa: E402,F401

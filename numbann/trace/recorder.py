@@ -16,138 +16,10 @@ import numbers
 import numpy as np
 
 from ..kernels import codes as C
-from ..kernels.cpu import layer_b, layer_W
+from .arch import Arch
 from .data import FORMAT, VERSION, StepRecord, Trace, _human
-
-QUANTITIES = ("x", "y", "z", "a", "delta", "dW", "db", "W", "state", "norms")
-_ALIASES = {"theta": "W", "params": "W", "weights": "W", "b": "W", "X": "x", "Y": "y",
-            "input": "x", "inputs": "x", "targets": "y", "optimizer": "state"}
-_ALWAYS = ("loss", "lr")  # kept for every recorded step whatever ``keep`` says
-ARRAY_OVERHEAD = 112  # bytes a small numpy array costs beyond its data
-STEP_OVERHEAD = 400  # a step record's scalars and dictionary
-
-
-class TraceTooLarge(ValueError):
-    """The trace asked for would exceed the recorder's memory budget."""
-
-
-def _keep(keep):
-    if keep in ("all", None):
-        return list(QUANTITIES)
-    if isinstance(keep, str):
-        keep = (keep,)
-    out = []
-    for q in keep:
-        if not isinstance(q, str):
-            raise TypeError(f"keep lists quantity names, got {q!r}")
-        if q in _ALWAYS:
-            continue
-        q = _ALIASES.get(q, q)
-        if q not in QUANTITIES:
-            raise ValueError(f"unknown quantity {q!r} to keep; choose from "
-                             f"{', '.join(QUANTITIES)} (loss and lr are always kept)")
-        if q not in out:
-            out.append(q)
-    return [q for q in QUANTITIES if q in out]
-
-
-def _int_list(values, what):
-    out = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"{what} must be integers, got {v!r}")
-        out.append(int(v))
-    return out
-
-
-class _StepSelection:
-    """Which steps (0-based step numbers of the fit) and epochs to record."""
-
-    def __init__(self, steps, epochs):
-        self.spec = steps
-        if steps in ("all", None):
-            self._test = None
-        elif isinstance(steps, slice):
-            start = 0 if steps.start is None else steps.start
-            stop, every = steps.stop, 1 if steps.step is None else steps.step
-            if start < 0 or (stop is not None and stop < 0) or every < 1:
-                raise ValueError(f"steps slice must have start, stop >= 0 and step >= 1, got {steps}")
-            self._test = lambda s: s >= start and (stop is None or s < stop) and (s - start) % every == 0
-        elif callable(steps):
-            self._test = lambda s: bool(steps(s))
-        elif isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
-            only = int(steps)
-            self._test = lambda s: s == only
-        else:
-            try:
-                wanted = frozenset(_int_list(steps, "steps"))
-            except TypeError:
-                raise TypeError(f"steps must be 'all', an int, a slice, a range, a list of "
-                                f"step numbers or a callable f(step) -> bool, got {steps!r}") from None
-            self._test = wanted.__contains__
-        self.epochs = None if epochs is None else frozenset(
-            _int_list([epochs] if isinstance(epochs, numbers.Integral) else epochs, "epochs"))
-
-    def __call__(self, step, epoch):
-        if self.epochs is not None and epoch not in self.epochs:
-            return False
-        return self._test is None or self._test(step)
-
-    def describe(self):
-        if self.spec in ("all", None):
-            text = "all"
-        elif callable(self.spec) and not isinstance(self.spec, (range, slice)):
-            text = getattr(self.spec, "__name__", "a function")
-        else:
-            text = repr(self.spec)
-        return text if self.epochs is None else f"{text} in epochs {sorted(self.epochs)}"
-
-
-class Estimate:
-    """The memory a trace will take: ``nbytes`` (also ``int(est)``),
-    ``steps`` recorded of ``total_steps``, ``per_quantity`` bytes,
-    ``budget`` bytes, ``ok``, and a readable ``message``."""
-
-    def __init__(self, nbytes, steps, total_steps, per_quantity, budget, recorder):
-        self.nbytes, self.steps, self.total_steps = int(nbytes), steps, total_steps
-        self.per_quantity, self.budget = per_quantity, budget
-        self.ok = budget is None or self.nbytes <= budget
-        self.message = self._message(recorder)
-
-    def _message(self, rec):
-        per = self.nbytes / max(self.steps, 1)
-        head = (f"this trace would take {_human(self.nbytes)}"
-                + (f" (budget {_human(self.budget)})" if self.budget is not None else "")
-                + f": {self.steps} of {self.total_steps} steps recorded, "
-                  f"{_human(per)} per recorded step")
-        parts = sorted(self.per_quantity.items(), key=lambda kv: -kv[1])
-        detail = "  " + ", ".join(f"{q} {_human(b)}" for q, b in parts if b > 0)
-        if self.ok:
-            return head + "\n" + detail
-        big = [q for q, b in parts if b > 0 and q in rec.keep][:2]
-        lean = [q for q in rec.keep if q not in big] or ["dW"]
-        every = max(2, math.ceil(self.nbytes / self.budget))
-        hints = [f"keep fewer quantities ({' and '.join(big)} take the most; e.g. "
-                 f"keep={tuple(lean)!r})" if big else "keep fewer quantities",
-                 f"record fewer steps (steps=slice(0, None, {every}) keeps every {every}th, "
-                 f"or steps=range(0, 100))",
-                 "fewer layers (layers=[...])"]
-        if rec.samples is None:
-            hints.append("fewer samples per batch (samples=[0])")
-        hints.append("or raise budget_mb")
-        fixed = self.per_quantity.get("theta", 0)
-        note = (f"\n(The parameters at the start and the end alone take {_human(fixed)}: "
-                f"budget_mb must be above that.)" if fixed >= self.budget else "")
-        return (f"{head}\n{detail}\nTo narrow it: " + "; ".join(hints) + "." + note)
-
-    def __int__(self):
-        return self.nbytes
-
-    def __str__(self):
-        return self.message
-
-    def __repr__(self):
-        return f"Estimate({_human(self.nbytes)}, {self.steps} steps, ok={self.ok})"
+from .selection import (ARRAY_OVERHEAD, STEP_OVERHEAD, Estimate, TraceTooLarge, _int_list,
+                        _keep, _StepSelection)
 
 
 class Recorder:
@@ -158,8 +30,11 @@ class Recorder:
     ``W`` (W[l] and b[l] before and after the update), ``state`` (the
     optimizer's buffers after the update: velocity, G, E[g^2], m, v, and
     Adam's bias corrections), ``norms`` (per-layer norms of dW, db, W and
-    of the update: a few numbers per step); ``"all"`` keeps everything. The
-    loss and the learning rate in force are always kept.
+    of the update: a few numbers per step), ``stats`` (a BatchNorm layer's
+    batch mean and 1/sqrt(var + eps), a max-pool layer's winners); ``"all"``
+    keeps everything. The loss and the learning rate in force are always
+    kept. Every array has its layer's natural shape (``(m, C, H, W)`` for
+    images; a conv layer's dW like its W).
     ``steps``: ``"all"``, a step number, a ``slice``/``range``, a list, or a
     callable ``f(step) -> bool`` (steps are numbered from 0 within the fit);
     ``epochs``: optionally only these epochs.
@@ -210,22 +85,27 @@ class Recorder:
             return m
         return int(np.count_nonzero(self.samples < m))
 
-    def _step_bytes(self, sizes, item, n_state, m):
+    def _step_bytes(self, arch, item, n_state, m):
         """Bytes of one recorded step with m rows in the batch, by quantity."""
-        L = len(sizes) - 1
+        L = arch.L
         layers = self._layers_of(L)
+        with_params = [l for l in layers if arch.has_params(l)]
         k = self._kept_rows(m)
-        units = sum(sizes[l] for l in layers)
-        params = sum(sizes[l] * (sizes[l - 1] + 1) for l in layers)
-        weights = sum(sizes[l] * sizes[l - 1] for l in layers)
-        n_layers = len(layers)
-        size = {"x": (k * sizes[0] * item, 1), "y": (k * sizes[-1] * item, 1),
+        units = sum(arch.units(l) for l in layers)
+        weights = sum(arch.n_W(l) for l in layers)
+        params = weights + sum(arch.n_b(l) for l in layers)
+        n_layers, n_param = len(layers), len(with_params)
+        bn = [l for l in layers if arch.kind(l) == "BatchNorm"]
+        pools = [l for l in layers if arch.kind(l) == "MaxPool2D"]
+        stats = (2 * sum(arch.shape(l)[0] for l in bn) * item
+                 + k * sum(arch.units(l) for l in pools) * 8, 2 * len(bn) + len(pools))
+        size = {"x": (k * arch.units(0) * item, 1), "y": (k * arch.units(L) * item, 1),
                 "z": (k * units * item, n_layers), "a": (k * units * item, n_layers),
                 "delta": (k * units * item, n_layers),
-                "dW": (weights * item, n_layers), "db": ((params - weights) * item, n_layers),
-                "W": (2 * params * item, 4 * n_layers),
-                "state": (n_state * params * item, 2 * n_state * n_layers),
-                "norms": (4 * L * 8, 4)}
+                "dW": (weights * item, n_param), "db": ((params - weights) * item, n_param),
+                "W": (2 * params * item, 4 * n_param),
+                "state": (n_state * params * item, 2 * n_state * n_param),
+                "norms": (4 * L * 8, 4), "stats": stats}
         out = {q: data + count * ARRAY_OVERHEAD for q, (data, count) in size.items()
                if q in self.keep}
         out["scalars"] = STEP_OVERHEAD + 8 * m + ARRAY_OVERHEAD + (
@@ -241,7 +121,7 @@ class Recorder:
         return self._estimate(net, int(n), int(epochs), int(batch_size), state_rows)
 
     def _estimate(self, net, n, epochs, batch_size, state_rows):
-        sizes = [int(s) for s in net.sizes]
+        arch = Arch.from_net(net)
         item = np.dtype(net.dtype).itemsize
         batch_size = min(batch_size, n)
         per_epoch = (n + batch_size - 1) // batch_size
@@ -260,10 +140,10 @@ class Recorder:
         per_q, steps = {}, 0
         for m, count in counts.items():
             if count:
-                for q, b in self._step_bytes(sizes, item, state_rows, m).items():
+                for q, b in self._step_bytes(arch, item, state_rows, m).items():
                     per_q[q] = per_q.get(q, 0) + count * b
                 steps += count
-        per_q["theta"] = 2 * net.n_params * item
+        per_q["theta"] = 2 * (net.n_params + _running(net).size) * item
         return Estimate(sum(per_q.values()), steps, total, per_q, self.budget, self)
 
     # --------------------------------------------------------------- fit's hooks
@@ -286,9 +166,11 @@ class Recorder:
     def start(self, net, optimizer, loss):
         """Begin a new trace (``fit`` calls this once before training)."""
         layers = self._layers_of(net.L)
+        arch = Arch.from_net(net)
         meta = {
             "format": FORMAT, "version": VERSION,
-            "sizes": [int(s) for s in net.sizes], "dtype": np.dtype(net.dtype).name,
+            "sizes": [arch.units(l) for l in range(net.L + 1)],
+            "dtype": np.dtype(net.dtype).name,
             "activations": [ly.activation.name for ly in net.layers],
             "alphas": [float(ly.activation.alpha) for ly in net.layers],
             "loss": {"name": loss.name, "reduction": loss.reduction},
@@ -297,14 +179,20 @@ class Recorder:
                 "repr": repr(optimizer), "state_names": list(optimizer.state_names),
                 "hyper": [float(h) for h in optimizer.hyper],
                 "momentum_form": getattr(optimizer, "momentum_form", None)},
-            "keep": list(self.keep), "layers": layers,
+            "keep": [q for q in self.keep if q != "stats" or arch.layers_of("BatchNorm")
+                     or arch.layers_of("MaxPool2D")], "layers": layers,
             "samples": None if self.samples is None else self.samples.tolist(),
             "steps": self.selection.describe(),
+            "network": arch.network, "arch": arch.specs,
         }
-        self._trace = Trace(json.loads(json.dumps(meta)), theta_start=net.theta.copy())
+        if arch.network == "Sequential":
+            meta["config"] = net.config()
+        running = _running(net)
+        self._trace = Trace(json.loads(json.dumps(meta)), theta_start=net.theta.copy(),
+                            running_start=running.copy() if running.size else None)
         self._layers = layers
         self._step = 0
-        self._nbytes = 2 * net.theta.nbytes
+        self._nbytes = 2 * (net.theta.nbytes + running.nbytes)
         self._pending = None
         return self._trace
 
@@ -327,30 +215,26 @@ class Recorder:
             arrays["x"] = rows(ws.a(0, m))
         if "y" in keep:
             arrays["y"] = rows(ws.y_buf[:m * net.n_outputs].reshape(m, -1))
-        sizes, p_off, grad = net.sizes, net.p_off, info.grad
+        arch = self._trace.arch
+        (dW, db), (W, b) = net.split(info.grad), net.split(net.theta)
+        params = (("dW", "dW", dW), ("db", "db", db), ("W", "W_before", W), ("W", "b_before", b))
         for l in self._layers:
-            if "z" in keep:
-                arrays[f"z/{l}"] = rows(ws.z(l, m))
-            if "a" in keep:
-                arrays[f"a/{l}"] = rows(ws.a(l, m))
-            if "delta" in keep:
-                arrays[f"delta/{l}"] = rows(ws.delta(l, m))
-            if "dW" in keep:
-                arrays[f"dW/{l}"] = layer_W(grad, sizes, p_off, l).copy()
-            if "db" in keep:
-                arrays[f"db/{l}"] = layer_b(grad, sizes, p_off, l).copy()
-            if "W" in keep:
-                arrays[f"W_before/{l}"] = net.W[l].copy()
-                arrays[f"b_before/{l}"] = net.b[l].copy()
+            for q in ("z", "a", "delta"):
+                if q in keep:
+                    arrays[f"{q}/{l}"] = rows(getattr(ws, q)(l, m))
+            for q, key, values in params:
+                if q in keep and arch.has_params(l):
+                    arrays[f"{key}/{l}"] = values[l - 1].copy()
+            if "stats" in keep and arch.kind(l) == "BatchNorm":
+                mean, inv_std = ws.batch_stats(l, arch.shape(l)[0])
+                arrays[f"bn_mean/{l}"], arrays[f"bn_inv_std/{l}"] = mean.copy(), inv_std.copy()
+            if "stats" in keep and arch.kind(l) == "MaxPool2D":
+                arrays[f"winners/{l}"] = rows(ws.winners(l, m))
         theta_before = None
         if "norms" in keep:
-            L = net.L
-            arrays["norms/dW"] = np.array([np.linalg.norm(layer_W(grad, sizes, p_off, l))
-                                           for l in range(1, L + 1)], dtype=np.float64)
-            arrays["norms/db"] = np.array([np.linalg.norm(layer_b(grad, sizes, p_off, l))
-                                           for l in range(1, L + 1)], dtype=np.float64)
-            arrays["norms/W"] = np.array([np.linalg.norm(net.W[l]) for l in range(1, L + 1)],
-                                         dtype=np.float64)
+            arrays["norms/dW"] = _norms(dW)
+            arrays["norms/db"] = _norms(db)
+            arrays["norms/W"] = _norms(W)
             theta_before = net.theta.copy()
         lr = float(info.lr) if info.lr is not None else math.nan
         self._pending = (step, info, arrays, theta_before, lr)
@@ -363,21 +247,22 @@ class Recorder:
         self._pending = None
         keep = self.keep
         if optimizer is not None:
-            for l in self._layers:
+            arch = self._trace.arch
+            W, b = net.split(net.theta)
+            buffers = []
+            if "state" in keep and getattr(optimizer, "state", None) is not None:
+                buffers = [(name, net.split(row)) for name, row in
+                           zip(optimizer.state_names, optimizer.state) if name != "unused"]
+            for l in (l for l in self._layers if arch.has_params(l)):
                 if "W" in keep:
-                    arrays[f"W_after/{l}"] = net.W[l].copy()
-                    arrays[f"b_after/{l}"] = net.b[l].copy()
-                if "state" in keep and getattr(optimizer, "state", None) is not None:
-                    lo, mid, hi = _bounds(net, l)
-                    for name, row in zip(optimizer.state_names, optimizer.state):
-                        if name == "unused":
-                            continue
-                        arrays[f"state/{name}/W/{l}"] = row[lo:mid].reshape(net.W[l].shape).copy()
-                        arrays[f"state/{name}/b/{l}"] = row[mid:hi].copy()
+                    arrays[f"W_after/{l}"] = W[l - 1].copy()
+                    arrays[f"b_after/{l}"] = b[l - 1].copy()
+                for name, (sW, sb) in buffers:
+                    arrays[f"state/{name}/W/{l}"] = sW[l - 1].copy()
+                    arrays[f"state/{name}/b/{l}"] = sb[l - 1].copy()
             if theta_before is not None:
-                arrays["norms/update"] = np.array(
-                    [np.linalg.norm(net.W[l] - layer_W(theta_before, net.sizes, net.p_off, l))
-                     for l in range(1, net.L + 1)], dtype=np.float64)
+                arrays["norms/update"] = _norms(
+                    [w - w0 for w, w0 in zip(W, net.split(theta_before)[0])])
         extras = _optimizer_scalars(optimizer) if "state" in keep and optimizer is not None else {}
         record = StepRecord(step, info.t, info.epoch, info.m, info.loss, lr, arrays, net.L, extras)
         self._nbytes += record.nbytes + ARRAY_OVERHEAD * len(arrays) + STEP_OVERHEAD
@@ -396,7 +281,13 @@ class Recorder:
             self._trace.history = json.loads(json.dumps(
                 {k: (list(v) if isinstance(v, (list, tuple)) else v)
                  for k, v in history.as_dict().items()}, default=float))
+        self._keep_end(net)
+
+    def _keep_end(self, net):
         self._trace.theta_end = net.theta.copy()
+        running = _running(net)
+        if running.size:
+            self._trace.running_end = running.copy()
 
     # --------------------------------------------------------------- outside fit
 
@@ -424,8 +315,8 @@ class Recorder:
             if state is None or state.shape[1] != net.n_params or state.dtype != net.dtype:
                 opt.state = opt.init_state(net.n_params, net.dtype)
                 opt.t = 0
-        if self._trace is None or self._trace.meta["sizes"] != [int(s) for s in net.sizes] \
-                or getattr(self, "_net_id", None) != id(net):
+        if self._trace is None or getattr(self, "_net_id", None) != id(net) \
+                or self._trace.arch.signature() != Arch.from_net(net).signature():
             self.start(net, opt, loss_obj)
             self._net_id = id(net)
         m = len(X)
@@ -451,7 +342,7 @@ class Recorder:
                 opt.step(net.theta, grad, opt.state, t)
             opt.t = t
         self.after_update(net, opt, info)
-        self._trace.theta_end = net.theta.copy()
+        self._keep_end(net)
         return self._trace
 
     def __repr__(self):
@@ -461,10 +352,14 @@ class Recorder:
                 f"budget_mb={None if self.budget is None else self.budget / 2**20:g})")
 
 
-def _bounds(net, l):
-    lo = int(net.p_off[l - 1])
-    mid = lo + int(net.sizes[l] * net.sizes[l - 1])
-    return lo, mid, int(net.p_off[l])
+def _norms(arrays):
+    """||x|| of each layer's array (0 for a layer without parameters)."""
+    return np.array([np.linalg.norm(x) for x in arrays], dtype=np.float64)
+
+
+def _running(net):
+    """A Sequential network's BatchNorm running statistics (empty for a Network)."""
+    return getattr(net, "running", np.zeros(0, net.dtype))
 
 
 def _state_rows(optimizer):
