@@ -53,7 +53,7 @@ def sum_squares(g):
     return total
 
 
-@jit
+@inlined
 def penalize(W, dW, l1, l2):
     """dW += l2 W + l1 sign(W), elementwise: the gradient of
     l1 sum|W| + l2/2 sum W^2."""
@@ -62,11 +62,13 @@ def penalize(W, dW, l1, l2):
         dW[k] += l2 * W[k] + l1 * sign
 
 
-@jit
+@inlined
 def clip(grad, clip_value, clip_norm):
     """Clipping by value, g <- clamp(g, -c, c), then by global norm,
     g <- g * c / ||g|| when ||g|| > c (0 switches either off); returns
-    ||g|| before the norm clip (inf/NaN: diverged)."""
+    ||g|| before the norm clip (inf/NaN: diverged). ``penalize`` and ``clip``
+    are inlined into their two callers (dense and plan): compiled on their
+    own, they added 0.3 s to a learner's first XOR fit (measured)."""
     if clip_value > 0:
         lo = grad.dtype.type(-clip_value)
         hi = grad.dtype.type(clip_value)
