@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from . import _checks, losses, optim, schedules
+from . import _checks, optim, schedules
 from .kernels import codes, cpu_train
 
 
@@ -210,7 +210,6 @@ def _diverged(net, run, status, epoch, step, steps_per_epoch):
     blocks += [(f"z[{l}]", ws.z(l, m)) for l in range(1, net.L + 1)]
     blocks += [(f"a[{l}]", ws.a(l, m)) for l in range(1, net.L + 1)]
     blocks += [(f"delta[{l}]", ws.delta(l, m)) for l in range(net.L, 0, -1)]
-    from .kernels import cpu
     dW = net.split(run.grad)[0]
     blocks += [(f"dW[{l}]", dW[l - 1]) for l in range(net.L, 0, -1)]
 

@@ -68,8 +68,8 @@ def _terms(c, spec, param, l, index):
                + ("" if inside[p, q] else " (padding)") for m, p, q in np.ndindex(d.shape)]
         lines = [f"  dW[{l}][o,c,i,j] = sum_{{m,p,q}} delta[{l}][m,o,p,q] * "
                  f"a[{l - 1}][m,c,p*s-ph+i, q*s-pw+j]   (s = {s}, ph = {ph}, pw = {pw})",
-                 f"  the weight is shared by every position the filter visits: one term per "
-                 f"sample m and output position (p, q)"]
+                 "  the weight is shared by every position the filter visits: one term per "
+                 "sample m and output position (p, q)"]
         return d * win, {f"delta[{l}][m,{o},p,q]": d, f"a[{l - 1}][m,{ch},h,w]": win}, pos, \
             lines, int(len(d) * np.count_nonzero(~inside))
     if kind == "BatchNorm":

@@ -63,7 +63,7 @@ def conv_input_grad(delta, W, spec):
 def maxpool_forward(a, spec):
     """(z, winners): z[i,c,p,q] = max of the window, winners = the index
     h W + w of its first maximum (row-major order) in the input plane."""
-    (kh, kw), s = spec["kernel"], spec["stride"]
+    (_, kw), s = spec["kernel"], spec["stride"]
     out_hw = spec["out"][1:]
     win = windows(np.asarray(a, np.float64), spec, out_hw)
     flat = win.reshape(win.shape[:4] + (-1,))

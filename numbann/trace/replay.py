@@ -54,7 +54,7 @@ def replay(trace, step, sample=0, vectorized=False, digits=4, layer=None, channe
     ``layer`` if given."""
     c = _Ctx(trace, step)
     c.digits = digits
-    rec, L = c.rec, c.L
+    rec = c.rec
     out = []
     opt = (trace.meta.get("optimizer") or {}).get("repr", "none")
     out.append(f"Step {rec.step} (epoch {rec.epoch}, optimizer step t = {rec.t}): batch of "
