@@ -491,6 +491,145 @@ def test_autoencoder(runs):
     assert s_anom.mean() > 2 * s_test.mean()
 
 
+# --------------------------------------------------------------------- 13
+
+def xcorr_loops(img, K):
+    """Valid cross-correlation of one grey image, written as four loops."""
+    k = K.shape[0]
+    Ho, Wo = img.shape[0] - k + 1, img.shape[1] - k + 1
+    out = np.zeros((Ho, Wo))
+    for p in range(Ho):
+        for q in range(Wo):
+            for u in range(k):
+                for v in range(k):
+                    out[p, q] += K[u, v] * img[p + u, q + v]
+    return out
+
+
+def split_theta(path, shapes):
+    """The parameters of a saved network, cut by hand in the order of its layers."""
+    with np.load(path) as f:
+        theta = f["theta"]
+    params, k = [], 0
+    for s in shapes:
+        params.append(theta[k:k + math.prod(s)].reshape(s))
+        k += math.prod(s)
+    assert k == theta.size
+    return params
+
+
+def test_convolution(runs):
+    out, folder = lesson(runs, "13_convolution")
+    image, stroke, K = matrix(out, "image 0"), matrix(out, "image 1"), matrix(out, "filter")
+    np.testing.assert_array_equal(K, [[1, 0, -1]] * 3)
+    with np.load(folder / "data.npz") as f:
+        X, Y = f["X"], f["Y"]
+    np.testing.assert_array_equal(X[:, 0], np.stack([image, stroke]))
+    m, Ho, Wo = len(X), 6, 6
+    assert (value(out, "output height Ho"), value(out, "output width Wo"), value(out, "m")) \
+        == (Ho, Wo, m)
+    z = np.stack([xcorr_loops(img, K) for img in (image, stroke)])
+
+    # the filter sliding: patch, products, sum at each position shown
+    shown = [tuple(map(int, s)) for s in re.findall(r"^patch at \((\d+), (\d+)\) \(3 x 3\):",
+                                                    out, re.M)]
+    assert len(shown) >= 3 and shown[:3] == [(0, 0), (0, 1), (0, 2)]
+    for p, q in shown:
+        patch = image[p:p + 3, q:q + 3]
+        np.testing.assert_array_equal(matrix(out, f"patch at ({p}, {q})"), patch)
+        np.testing.assert_array_equal(matrix(out, f"products at ({p}, {q})"), K * patch)
+        assert value(out, f"z[1][0,0,{p},{q}]") == (K * patch).sum() == z[0, p, q]
+    np.testing.assert_array_equal(matrix(out, "edge map z[1][0,0]"), z[0])
+
+    # where the map is zero, and why
+    flat = np.array([[np.ptp(image[p:p + 3, q:q + 3]) == 0 for q in range(Wo)] for p in range(Ho)])
+    vertical = np.array([[any(image[p + u, q + v] != image[p + u, q + v + 1]
+                              for u in range(3) for v in range(2))
+                          for q in range(Wo)] for p in range(Ho)])
+    zero = z[0] == 0
+    assert value(out, "positions") == Ho * Wo
+    assert value(out, "positions where z = 0") == zero.sum() == 12
+    assert value(out, "of which the window is flat (one brightness)") == (zero & flat).sum()
+    bright = np.array([[image[p:p + 3, q:q + 3].min() == image.max() for q in range(Wo)]
+                       for p in range(Ho)])
+    assert value(out, "of which the window is all bright") == (zero & bright).sum() > 0
+    assert value(out, "of which the window crosses only a horizontal edge") == (zero & ~flat).sum()
+    assert value(out, "positions whose window holds a vertical edge") == vertical.sum()
+    np.testing.assert_array_equal(zero, ~vertical)
+    assert value(out, "largest |z|") == np.abs(z[0]).max() == 3 * (image.max() - image.min())
+    assert "Check: recomputing each line" in out            # tr.replay agreed with the record
+
+    # weight sharing: dW[1][0,0,0,0] = sum over m, p, q of delta[1] * a[0]
+    W1, b1, Wd, bd = split_theta(folder / "conv_head.npz", [(1, 1, 3, 3), (1,), (1, Ho * Wo), (1,)])
+    np.testing.assert_array_equal(W1[0, 0], K)
+    assert b1[0] == 0
+    yhat = z.reshape(m, -1) @ Wd.T + bd
+    close(value(out, "J"), np.mean((yhat - Y) ** 2))
+    delta1 = ((2 * (yhat - Y) / (m * 1)) @ Wd).reshape(m, Ho, Wo)   # MSE, mean over m x 1
+    terms = np.zeros((m, Ho, Wo))
+    for i in range(m):
+        for p in range(Ho):
+            for q in range(Wo):
+                terms[i, p, q] = delta1[i, p, q] * X[i, 0, p + 0, q + 0]
+    key = "dW[1][0,0,0,0]"
+    assert value(out, f"{key}: number of terms") == m * Ho * Wo == 72
+    largest = sorted(terms.ravel(), key=abs, reverse=True)
+    for n in range(3):
+        close(value(out, f"{key}: largest term {n + 1}"), largest[n])
+    dW = sum(terms.ravel())
+    close(value(out, f"{key}: sum of the terms"), dW)
+    close(value(out, f"recorded {key}"), dW)
+
+    # max pooling: winners (the first maximum of each window, row-major) and routed deltas
+    W1p, b1p, Wdp, bdp = split_theta(folder / "pool_head.npz", [(1, 1, 3, 3), (1,), (1, 9), (1,)])
+    np.testing.assert_array_equal(W1p[0, 0], K)
+    pooled, win, ties = np.zeros((m, 3, 3)), np.zeros((m, 3, 3, 2), int), [0] * m
+    for i in range(m):
+        for p in range(3):
+            for q in range(3):
+                best = None
+                for u in range(2):
+                    for v in range(2):
+                        val = z[i, 2 * p + u, 2 * q + v]
+                        if best is None or val > best:      # strict: the first maximum stays
+                            best, win[i, p, q] = val, (2 * p + u, 2 * q + v)
+                pooled[i, p, q] = best
+                ties[i] += np.sum(z[i, 2 * p:2 * p + 2, 2 * q:2 * q + 2] == best) > 1
+    for i in range(m):
+        assert value(out, f"sample {i}: windows with a tie") == ties[i]
+    assert ties == [9, 2]
+    np.testing.assert_array_equal(matrix(out, "edge map z[1][1,0]"), z[1])
+    np.testing.assert_array_equal(matrix(out, "pooled z[2][1,0]"), pooled[1])
+    np.testing.assert_array_equal(matrix(out, "winner rows h"), win[1, :, :, 0])
+    np.testing.assert_array_equal(matrix(out, "winner columns w"), win[1, :, :, 1])
+    yhat = pooled.reshape(m, -1) @ Wdp.T + bdp
+    delta2 = ((2 * (yhat - Y) / m) @ Wdp).reshape(m, 3, 3)
+    delta1 = np.zeros((m, Ho, Wo))
+    for i in range(m):
+        for p in range(3):
+            for q in range(3):
+                delta1[i, win[i, p, q, 0], win[i, p, q, 1]] += delta2[i, p, q]
+    close(matrix(out, "delta[2][1,0]"), delta2[1])
+    close(matrix(out, "delta[1][1,0]"), delta1[1])
+    assert value(out, "entries of delta[1][1,0]") == 36
+    assert value(out, "winners") == 9 == value(out, "nonzero entries of delta[1][1,0]")
+    assert np.count_nonzero(delta1[1]) == 9
+    assert value(out, f"with pooling, {key}: number of terms") == 72
+    pooled_terms = delta1 * X[:, 0, :Ho, :Wo]             # u = v = 0: a[0][i,0,p,q]
+    assert value(out, f"with pooling, {key}: nonzero terms") == np.count_nonzero(pooled_terms) == 18
+    close(value(out, f"with pooling, recorded {key}"), pooled_terms.sum())
+
+    # parameters, by the formulas
+    assert value(out, "dense neuron on a flattened 28x28 image: weights") == 28 * 28 == 784
+    assert value(out, "dense neuron on a flattened 28x28 image: parameters") == 784 + 1
+    assert value(out, "Conv2D(6, 5) on 28x28: weights") == 6 * 5 * 5
+    assert value(out, "Conv2D(6, 5) on 28x28: parameters") == 6 * 5 * 5 + 6 == 156
+    assert value(out, "Conv2D(6, 5) on 28x28: outputs") == 6 * (28 - 5 + 1) ** 2 == 3456
+    assert value(out, "Conv2D(6, 5) on 56x56: parameters") == 156
+    assert value(out, "dense layer with the same 3456 outputs: parameters") == 784 * 3456 + 3456
+    close(value(out, "dense / conv parameters"), (784 * 3456 + 3456) / 156, rtol=1e-11)
+
+
 # --------------------------------------------------------------------- 14
 
 def conv2d(a, W, b, pad):
