@@ -8,6 +8,7 @@ the kernel multiplies by (see ``kernels.cpu.loss_delta``), for a batch of
 import numpy as np
 
 from .kernels import codes
+from .kernels.cpu_train import batch_scale
 
 
 class Loss:
@@ -34,8 +35,7 @@ class Loss:
 
     def scale(self, m, n):
         """The reduction factor s in J = s * sum(...) for m rows and n outputs."""
-        c, per_row, per_output = self.scale_parts()
-        return c / (m if per_row else 1) / (n if per_output else 1)
+        return batch_scale(*self.scale_parts(), m, n)
 
     def check_output(self, activation):
         """Raise if this loss cannot follow the network's output activation."""

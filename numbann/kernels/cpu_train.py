@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from .codes import H_LR, OPT_ADAGRAD, OPT_ADAM, OPT_ADAMW, OPT_NEWTON, OPT_RMSPROP, OPT_SGD
 from .cpu import (JIT_OPTIONS, backward, forward, inlined, jit, loss_and_gradient, loss_rows,
@@ -28,6 +29,19 @@ from .cpu import (JIT_OPTIONS, backward, forward, inlined, jit, loss_and_gradien
 from .cpu_optim import _check, _coefficients, _update_range
 
 OK, LOSS_NOT_FINITE, GRAD_NOT_FINITE = 0, 1, 2
+
+
+@register_jitable
+def batch_scale(scale_c, per_row, per_output, m, n_out):
+    """The loss's reduction factor for a batch of m rows and n_L outputs:
+    s = scale_c / (m if per_row) / (n_L if per_output) (``Loss.scale_parts``).
+    Plain Python too: the CUDA epoch loops on the host call it."""
+    scale = scale_c
+    if per_row:
+        scale /= m
+    if per_output:
+        scale /= n_out
+    return scale
 
 
 @jit
@@ -163,11 +177,7 @@ def epochs(rule, args):
         for s in range(n_steps):
             start = s * batch_size
             m = min(batch_size, n - start)
-            scale = scale_c
-            if per_row:
-                scale /= m
-            if per_output:
-                scale /= n_out
+            scale = batch_scale(scale_c, per_row, per_output, m, n_out)
             t += 1
             # batch_gradient's steps, written out: one call level less to compile
             y = y_buf[:m * n_out]

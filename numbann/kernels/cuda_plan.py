@@ -27,7 +27,7 @@ from . import cuda_layers as cl
 from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, H_LR, IDENTITY, MAXPOOL2D,
                     P_ACT, P_CIN, P_COUT, P_HIN, P_HOUT, P_KH, P_KIND, P_KW, P_NW, P_PAD_H,
                     P_PAD_W, P_RUN, P_STRIDE, P_W, P_WIN, P_WOUT, SOFTMAX, TRAIN_UPDATE)
-from .cpu_train import OK
+from .cpu_train import OK, batch_scale
 from .cuda import activation, dropped, times_slope
 from .cuda_optim import optimizer_update
 from .cuda_train import (Scratch, gather_rows, norm_kernels, penalize_weights, scale_elements,
@@ -262,11 +262,7 @@ def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scal
         for s in range(n_steps):
             start = s * batch_size
             m = min(batch_size, n - start)
-            scale = scale_c
-            if per_row:
-                scale /= m
-            if per_output:
-                scale /= n_out
+            scale = batch_scale(scale_c, per_row, per_output, m, n_out)
             t += 1
             launch_step(step_args, orders[e], start, m, scale, t, scratch, t - t0 - 1)
             hyper[H_LR] = lrs[e, s]

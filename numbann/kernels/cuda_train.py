@@ -23,7 +23,7 @@ from . import cuda as cuda_kernels
 from .cpu import mix64
 from .cuda import block_sum, larger, smaller
 from .codes import H_LR
-from .cpu_train import GRAD_NOT_FINITE, LOSS_NOT_FINITE, OK
+from .cpu_train import GRAD_NOT_FINITE, LOSS_NOT_FINITE, OK, batch_scale
 from .cuda_optim import optimizer_update
 
 MAX_PARTIAL_SUMS = 1024  # blocks of the gradient-norm reduction (a grid-stride loop)
@@ -182,11 +182,7 @@ def train_epochs(theta, grad, state, hyper, opt, t0, lrs, sizes, acts, alphas, p
         for s in range(n_steps):
             start = s * batch_size
             m = min(batch_size, n - start)
-            scale = scale_c
-            if per_row:
-                scale /= m
-            if per_output:
-                scale /= n_out
+            scale = batch_scale(scale_c, per_row, per_output, m, n_out)
             t += 1
             launch_step(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off,
                         delta_buf, y_buf, X, Y, order, start, m, loss, scale, keep, seed, t,

@@ -16,7 +16,8 @@ from .codes import (CONV2D, DENSE, H_LR, OPT_ADAGRAD, OPT_ADAM, OPT_ADAMW, OPT_N
                     OPT_RMSPROP, OPT_SGD, P_KIND, P_NW, P_W, TRAIN_UPDATE)
 from .cpu import inlined, jit, mix64
 from .cpu_optim import _check, _coefficients, _update_range
-from .cpu_train import GRAD_NOT_FINITE, LOSS_NOT_FINITE, OK, clip, gather_rows, penalize
+from .cpu_train import (GRAD_NOT_FINITE, LOSS_NOT_FINITE, OK, batch_scale, clip, gather_rows,
+                        penalize)
 from .plan import plan_backward, plan_forward, plan_loss
 
 
@@ -98,11 +99,7 @@ def epochs(rule, step_args, loop_args):
         for s in range(n_steps):
             start = s * batch_size
             m = min(batch_size, n - start)
-            scale = scale_c
-            if per_row:
-                scale /= m
-            if per_output:
-                scale /= n_out
+            scale = batch_scale(scale_c, per_row, per_output, m, n_out)
             t += 1
             J, status = train_step(step_args, order, start, m, scale, t)
             step_losses[e, s] = J
