@@ -11,14 +11,16 @@ def resolve(kind, base, registry, choice, kw):
                              f"{choice!r}; set them when constructing it")
         return choice
     if isinstance(choice, type) and issubclass(choice, base):
-        return choice(**kw)
-    if isinstance(choice, str):
+        key, make = choice.__name__, choice
+    elif isinstance(choice, str):
         key = choice.strip().lower()
         if key not in registry:
-            raise ValueError(f"unknown {kind} {choice!r}; valid names: {', '.join(registry)}")
-        try:
-            return registry[key](**kw)
-        except TypeError as e:  # a missing or unexpected argument
-            raise ValueError(f"bad arguments for {kind} {key!r}: {e}") from None
-    raise TypeError(f"{kind} must be a name, a {base.__name__} class or object, "
-                    f"got {type(choice).__name__}")
+            raise ValueError(f"unknown {kind} {choice!r:.60}; valid names: {', '.join(registry)}")
+        make = registry[key]
+    else:
+        raise TypeError(f"{kind} must be a name, a {base.__name__} class or object, "
+                        f"got {type(choice).__name__}")
+    try:
+        return make(**kw)
+    except TypeError as e:  # a missing or unexpected argument
+        raise ValueError(f"bad arguments for {kind} {key!r}: {e}") from None

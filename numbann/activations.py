@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _checks
 from .kernels import codes
 from .kernels.cpu import activate, backprop_activation
 
@@ -22,7 +23,9 @@ class Activation:
     alpha: float = 0.0
 
     def _as2d(self, z):
-        z = np.asarray(z, dtype=np.float64)
+        z = _checks.array(z, "z")
+        _checks.real_dtype(z, "z")
+        z = z.astype(np.float64)
         return z, np.ascontiguousarray(z.reshape(1, -1) if z.ndim < 2 else z)
 
     def __call__(self, z):
@@ -65,26 +68,31 @@ _ALIASES = {"linear": "identity", "none": "identity", "heaviside": "step",
             "leakyrelu": "leaky_relu", "logistic": "sigmoid"}
 
 
-def get(activation, alpha=None):
-    """Resolve a name (or an :class:`Activation`) to an :class:`Activation`."""
+def get(activation, alpha=None, argument="activation"):
+    """Resolve a name (or an :class:`Activation`) to an :class:`Activation`;
+    ``argument`` is the caller's argument name, for the error messages."""
     if isinstance(activation, Activation):
+        if alpha is not None:
+            raise ValueError(f"alpha given with an Activation object {activation!r} ({argument}): "
+                             "set it when building the activation")
         return activation
     if not isinstance(activation, str):
-        raise TypeError(f"activation must be a name or an Activation, got {type(activation).__name__}")
+        raise TypeError(f"{argument} must be a name or an Activation, got "
+                        f"{type(activation).__name__}")
+    label = "activation" if argument == "activation" else f"{argument} activation"
     name = _ALIASES.get(activation.lower(), activation.lower())
     if name not in _REGISTRY:
-        raise ValueError(f"unknown activation {activation!r}; valid names: {', '.join(NAMES)}")
+        raise ValueError(f"unknown {label} {activation!r:.60}; valid names: {', '.join(NAMES)}")
     code, formula, slope, default_alpha = _REGISTRY[name]
     if alpha is None:
         alpha = default_alpha
     elif code not in (codes.LEAKY_RELU, codes.ELU):
-        raise ValueError(f"activation {name!r} takes no alpha")
-    alpha = float(alpha)
-    if code == codes.LEAKY_RELU and not 0 <= alpha < 1:
-        raise ValueError(f"leaky_relu alpha must be in [0, 1), got {alpha}")
-    if code == codes.ELU and not alpha > 0:
-        raise ValueError(f"elu alpha must be > 0, got {alpha}")
-    return Activation(name, code, formula, slope, alpha)
+        raise ValueError(f"{label} {name!r} takes no alpha")
+    if code == codes.LEAKY_RELU:
+        alpha = _checks.real(alpha, "leaky_relu alpha", 0, 1, high_open=True)
+    elif code == codes.ELU:
+        alpha = _checks.real(alpha, "elu alpha", 0, low_open=True)
+    return Activation(name, code, formula, slope, float(alpha))
 
 
 def LeakyReLU(alpha=0.01):

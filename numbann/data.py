@@ -31,10 +31,7 @@ __all__ = ["load_digits", "load_mnist", "load_fashion_mnist", "read_idx",
 
 
 def _nonneg_real(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return _checks.real(value, name, 0)
 
 
 def load_digits(scale=True, images=False):
@@ -44,6 +41,7 @@ def load_digits(scale=True, images=False):
     with ``images=True``), pixel counts 0..16 divided by 16 when ``scale``
     (so in [0, 1]); ``y`` int64 labels 0..9. Row order is the original one.
     """
+    scale, images = _checks.flag(scale, "scale"), _checks.flag(images, "images")
     with resources.files(__package__).joinpath("datasets/digits.npz").open("rb") as f:
         with np.load(f) as data:
             pixels, target = data["data"], data["target"]
@@ -97,6 +95,7 @@ def make_xor(repeat=1, noise=0.0, seed=0):
     Gaussian noise of that standard deviation is added to the inputs."""
     repeat = _checks.positive_int(repeat, "repeat")
     noise = _nonneg_real(noise, "noise")
+    seed = _checks.seed(seed)
     X = np.tile(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64), (repeat, 1))
     y = (X[:, :1] != X[:, 1:]).astype(np.float64)
     if noise:
@@ -113,6 +112,7 @@ def make_moons(n=200, noise=0.1, seed=0):
     if n < 2:
         raise ValueError(f"n must be at least 2 (one point per moon), got {n}")
     noise = _nonneg_real(noise, "noise")
+    seed = _checks.seed(seed)
     rng = np.random.default_rng(seed)
     n0 = n // 2
     n1 = n - n0
@@ -139,8 +139,8 @@ def make_regression(n=200, n_features=1, n_outputs=1, noise=0.1, kind="sine", se
     n_features = _checks.positive_int(n_features, "n_features")
     n_outputs = _checks.positive_int(n_outputs, "n_outputs")
     noise = _nonneg_real(noise, "noise")
-    if kind not in ("sine", "linear"):
-        raise ValueError(f"kind must be 'sine' or 'linear', got {kind!r}")
+    _checks.choice(kind, "kind", ("sine", "linear"))
+    seed = _checks.seed(seed)
     rng = np.random.default_rng(seed)
     X = rng.uniform(-1.0, 1.0, (n, n_features))
     if kind == "linear":
@@ -165,17 +165,16 @@ def train_test_split(X, Y, test_size=0.25, seed=0, stratify=False):
     keep the class proportions of Y (labels (m,), a (m, 1) column or one-hot
     rows) in both parts.
     """
-    X = np.asarray(X)
-    Y = np.asarray(Y)
+    X, Y = _checks.array(X, "X"), _checks.array(Y, "Y")
     if X.ndim == 0 or Y.ndim == 0:
         raise ValueError("X and Y must have one row per sample")
     _checks.same_rows(X, Y)
     n = len(X)
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
-        raise ValueError(f"test_size must be a fraction or a number of rows, got {test_size!r}")
-    if isinstance(test_size, numbers.Integral):
+    seed, stratify = _checks.seed(seed), _checks.flag(stratify, "stratify")
+    if isinstance(test_size, numbers.Integral) and not isinstance(test_size, (bool, np.bool_)):
         n_test = int(test_size)
-    elif 0 < test_size < 1:
+    elif _checks.real(test_size, "test_size (a fraction or a number of rows)") and \
+            0 < test_size < 1:
         n_test = int(math.ceil(test_size * n))
     else:
         raise ValueError(f"test_size must be a fraction in (0, 1) or a number of rows, "
@@ -203,14 +202,17 @@ def train_test_split(X, Y, test_size=0.25, seed=0, stratify=False):
 
 def one_hot(y, n_classes=None):
     """Labels (m,) -> one-hot rows (m, n_classes) of float64."""
-    y = np.asarray(y)
+    y = _checks.array(y, "y")
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must be a 1-D array of integer labels, got {y.dtype} {y.shape}")
+        raise ValueError(f"y must be a 1-D array of integer labels, got {y.dtype} {y.shape}; "
+                         f"{_checks.ENCODE_HINT}")
     if y.size and y.min() < 0:
-        raise ValueError("labels must be >= 0")
-    k = int(y.max()) + 1 if n_classes is None else _checks.positive_int(n_classes, "n_classes")
+        raise ValueError(f"y: labels must be >= 0, got {y.min()}; {_checks.ENCODE_HINT}")
+    if y.size == 0 and n_classes is None:
+        raise ValueError("y is empty: give n_classes")
+    k = int(y.max()) + 1 if n_classes is None else _checks.size(n_classes, "n_classes")
     if y.size and y.max() >= k:
-        raise ValueError(f"labels must be < n_classes = {k}, got {y.max()}")
+        raise ValueError(f"y: labels must be < n_classes = {k}, got {y.max()}")
     out = np.zeros((len(y), k))
     out[np.arange(len(y)), y] = 1.0
     return out
@@ -220,9 +222,16 @@ def standardize(X_train, *others):
     """Scale columns to mean 0 and standard deviation 1 using the training
     set's statistics (constant columns are only centered); returns the
     scaled training set followed by the other arrays scaled the same way."""
-    X_train = np.asarray(X_train, dtype=np.float64)
+    X_train = _checks.real_array(X_train, "X_train")
+    if X_train.ndim == 0 or len(X_train) == 0:
+        raise ValueError(f"X_train must have at least one row, got shape {X_train.shape}")
+    others = [_checks.real_array(X, f"others[{i}]") for i, X in enumerate(others)]
+    for i, X in enumerate(others):
+        if X.shape[1:] != X_train.shape[1:]:
+            raise ValueError(f"others[{i}] has rows of shape {X.shape[1:]} but X_train has "
+                             f"{X_train.shape[1:]}")
     mean = X_train.mean(axis=0)
     std = X_train.std(axis=0)
-    std[std == 0] = 1.0
-    out = [(X_train - mean) / std] + [(np.asarray(X, np.float64) - mean) / std for X in others]
+    std = np.where(std == 0, 1.0, std)
+    out = [(X_train - mean) / std] + [(X - mean) / std for X in others]
     return out[0] if not others else tuple(out)

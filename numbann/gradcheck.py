@@ -1,6 +1,8 @@
 """Finite-difference check of backprop, usable on any network."""
 import numpy as np
 
+from . import _checks
+
 
 class GradcheckReport:
     """Worst relative error per layer: ``errors[l] = (err_W, err_b)``.
@@ -21,7 +23,7 @@ class GradcheckReport:
         return max(max(pair) for pair in self.errors.values())
 
     def ok(self, tol=1e-6):
-        return self.max_error < tol
+        return self.max_error < _checks.real(tol, "tol", 0, low_open=True)
 
     def __repr__(self):
         rows = [f"  layer {l}: dW {eW:.2e}  db {eb:.2e}" for l, (eW, eb) in self.errors.items()]
@@ -37,10 +39,12 @@ def gradcheck(net, X, Y, loss="mse", eps=1e-6):
     """Compare backprop with central differences for every parameter.
 
     dJ/dtheta_i ~ (J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps), computed
-    on a float64 copy of the network. Returns a :class:`GradcheckReport`
+    on a float64 copy of the network; ``eps`` in (0, 1]. Returns a :class:`GradcheckReport`
     (layers without parameters, pooling and Flatten, report 0). BatchNorm
     layers use batch statistics, as in a training step.
     """
+    _checks.network(net)
+    eps = _checks.real(eps, "eps", 0, 1, low_open=True)
     net64 = net.copy(dtype="float64")
     X, Y, loss = net64._prepare(X, Y, loss)
     backprop = np.zeros_like(net64.theta)

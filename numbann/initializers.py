@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 
+from . import _checks
+
 
 class Initializer:
     name = ""
@@ -35,7 +37,7 @@ class Constant(Initializer):
     name, formula = "constant", "W_ij = c"
 
     def __init__(self, value=0.0):
-        self.value = float(value)
+        self.value = _checks.real(value, "value")
 
     def __call__(self, shape, rng):
         return np.full(shape, self.value)
@@ -46,9 +48,8 @@ class Normal(Initializer):
     name, formula = "normal", "W_ij ~ N(mean, std^2)"
 
     def __init__(self, std=0.01, mean=0.0):
-        if not std >= 0:
-            raise ValueError(f"normal: std must be >= 0, got {std}")
-        self.std, self.mean = float(std), float(mean)
+        self.std = _checks.real(std, "normal: std", 0)
+        self.mean = _checks.real(mean, "normal: mean")
 
     def __call__(self, shape, rng):
         return rng.normal(self.mean, self.std, size=shape)
@@ -59,9 +60,7 @@ class Uniform(Initializer):
     name, formula = "uniform", "W_ij ~ U(-a, a)"
 
     def __init__(self, a=0.05):
-        if not a >= 0:
-            raise ValueError(f"uniform: a must be >= 0, got {a}")
-        self.a = float(a)
+        self.a = _checks.real(a, "uniform: a", 0)
 
     def __call__(self, shape, rng):
         return rng.uniform(-self.a, self.a, size=shape)
@@ -72,7 +71,7 @@ class _Scaled(Initializer):
     distribution = "normal"
 
     def __init__(self, gain=1.0):
-        self.gain = float(gain)
+        self.gain = _checks.real(gain, "gain", 0)
 
     def std(self, fan_in, fan_out):
         raise NotImplementedError
@@ -116,7 +115,7 @@ class TorchDefault(Initializer):
     name, formula = "torch", "W_ij ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))"
 
     def __init__(self, fan_in=None):
-        self.fan_in = fan_in
+        self.fan_in = _checks.positive_int(fan_in, "fan_in", none=True)
 
     def __call__(self, shape, rng):
         fan_in = self.fan_in or _fans(shape)[0]
@@ -136,16 +135,24 @@ _REGISTRY = {
 NAMES = tuple(_REGISTRY)
 
 
-def get(init, **kwargs):
-    """Resolve a name (with keyword arguments) or an :class:`Initializer`."""
+def get(init, argument="init", **kwargs):
+    """Resolve a name (with keyword arguments) or an :class:`Initializer`;
+    ``argument`` names the caller's argument in error messages."""
     if isinstance(init, Initializer):
+        if kwargs:
+            raise ValueError(f"keyword arguments {sorted(kwargs)} given with an Initializer "
+                             f"object ({argument}); set them when constructing it")
         return init
     if not isinstance(init, str):
-        raise TypeError(f"init must be a name or an Initializer, got {type(init).__name__}")
+        raise TypeError(f"{argument} must be a name or an Initializer, got {type(init).__name__}")
     name = init.lower()
     if name not in _REGISTRY:
-        raise ValueError(f"unknown initializer {init!r}; valid names: {', '.join(NAMES)}")
-    return _REGISTRY[name](**kwargs)
+        raise ValueError(f"unknown initializer {init!r:.60} ({argument}); valid names: "
+                         f"{', '.join(NAMES)}")
+    try:
+        return _REGISTRY[name](**kwargs)
+    except TypeError as e:  # a missing or unexpected keyword argument
+        raise TypeError(f"bad arguments for initializer {name!r} ({argument}): {e}") from None
 
 
 def default_for(activation_name):

@@ -19,7 +19,7 @@ def _pair(value, name):
     pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(pair) != 2:
         raise ValueError(f"{name} must be an int or a pair (h, w), got {value!r}")
-    return tuple(_checks.positive_int(v, name) for v in pair)
+    return tuple(_checks.size(v, name) for v in pair)
 
 
 def _spatial(layer, in_shape):
@@ -94,29 +94,28 @@ class Conv2D(Layer):
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, activation="relu",
                  init=None, bias_init="zeros", alpha=None):
-        self.filters = _checks.positive_int(filters, "filters")
+        self.filters = _checks.size(filters, "filters")
         self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = _checks.positive_int(stride, "stride")
+        self.stride = _checks.size(stride, "stride")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"padding must be an int >= 0, a pair, 'same' or 'valid', "
                                  f"got {padding!r}")
             if padding == "same" and self.stride != 1:
                 raise ValueError("padding='same' needs stride=1 (as PyTorch's Conv2d)")
-            self.padding = 0 if padding == "valid" else padding
+            self.padding = (0, 0) if padding == "valid" else padding
         else:
             pads = tuple(padding) if isinstance(padding, (tuple, list)) else (padding, padding)
-            if len(pads) != 2 or any(isinstance(p, bool) or not isinstance(p, (int, np.integer))
-                                     or p < 0 for p in pads):
+            if len(pads) != 2:
                 raise ValueError(f"padding must be an int >= 0, a pair, 'same' or 'valid', "
                                  f"got {padding!r}")
-            self.padding = tuple(int(p) for p in pads)
+            self.padding = tuple(_checks.integer(p, "padding", 0, _checks.MAX_SIZE) for p in pads)
         self.activation = activations.get(activation, alpha)
         if self.activation.name == "softmax":
             raise ValueError("Conv2D: softmax is an output activation of a Dense layer")
-        self.init = initializers.get(init) if init is not None else \
+        self.init = initializers.get(init, argument="init") if init is not None else \
             initializers.default_for(self.activation.name)
-        self.bias_init = initializers.get(bias_init)
+        self.bias_init = initializers.get(bias_init, argument="bias_init")
 
     def pads(self):
         """((zeros above, below), (left, right))."""
@@ -156,7 +155,7 @@ class Conv2D(Layer):
 class _Pool(Layer):
     def __init__(self, size, stride=None, activation="identity", alpha=None):
         self.size = _pair(size, "size")
-        self.stride = self.size[0] if stride is None else _checks.positive_int(stride, "stride")
+        self.stride = self.size[0] if stride is None else _checks.size(stride, "stride")
         if stride is None and self.size[0] != self.size[1]:
             raise ValueError(f"{self.name}: give stride= for a non-square window {self.size}")
         self.activation = activations.get(activation, alpha)

@@ -7,6 +7,7 @@ the kernel multiplies by (see ``kernels.cpu.loss_delta``), for a batch of
 """
 import numpy as np
 
+from . import _checks
 from .kernels import codes
 from .kernels.cpu_train import batch_scale
 
@@ -22,8 +23,8 @@ class Loss:
 
     def __init__(self, reduction=None):
         reduction = self.default if reduction is None else reduction
-        if reduction not in self.reductions:
-            raise ValueError(f"{self.name}: unknown reduction {reduction!r}; "
+        if not isinstance(reduction, str) or reduction not in self.reductions:
+            raise ValueError(f"{self.name}: unknown reduction {reduction!r:.60}; "
                              f"valid: {', '.join(self.reductions)}")
         self.reduction = reduction
 
@@ -42,16 +43,12 @@ class Loss:
 
     def targets(self, Y, n_out, dtype):
         """Validate targets and return them as a (m, n_out) float array."""
-        Y = np.asarray(Y)
+        Y = _checks.targets(Y, f"loss={self.name!r}: Y")
         if Y.ndim == 1 and n_out == 1:
             Y = Y.reshape(-1, 1)
         if Y.ndim != 2 or Y.shape[1] != n_out:
-            raise ValueError(f"{self.name}: Y must have shape (m, {n_out}) to match the "
+            raise ValueError(f"loss={self.name!r}: Y must have shape (m, {n_out}) to match the "
                              f"{n_out} outputs, got {Y.shape}")
-        if not np.issubdtype(Y.dtype, np.number) or np.issubdtype(Y.dtype, np.complexfloating):
-            raise TypeError(f"{self.name}: Y must be real numbers, got dtype {Y.dtype}")
-        if not np.all(np.isfinite(Y)):
-            raise ValueError(f"{self.name}: Y contains NaN or inf")
         Y = np.ascontiguousarray(Y, dtype=dtype)
         self._check_values(Y)
         return Y
@@ -95,11 +92,12 @@ class BCE(Loss):
 
     def check_output(self, activation):
         if activation.name not in ("sigmoid", "softmax"):
-            raise ValueError(f"bce needs outputs in [0, 1]: use output='sigmoid', not {activation.name!r}")
+            raise ValueError(f"loss='bce' needs outputs in [0, 1]: use output='sigmoid', "
+                             f"not {activation.name!r}")
 
     def _check_values(self, Y):
         if Y.min() < 0 or Y.max() > 1:
-            raise ValueError("bce: targets must lie in [0, 1]")
+            raise ValueError("loss='bce': Y (the targets) must lie in [0, 1]")
 
 
 class CrossEntropy(Loss):
@@ -119,18 +117,13 @@ class CrossEntropy(Loss):
 
     def check_output(self, activation):
         if activation.name != "softmax":
-            raise ValueError(f"ce is the softmax head: use output='softmax', not {activation.name!r}")
+            raise ValueError(f"loss='ce' is the softmax head: use output='softmax', "
+                             f"not {activation.name!r}")
 
     def targets(self, Y, n_out, dtype):
-        Y = np.asarray(Y)
+        Y = _checks.targets(Y, "loss='ce': Y", labels=True)
         if Y.ndim == 1 and (np.issubdtype(Y.dtype, np.integer) or n_out > 1):
-            if not np.issubdtype(Y.dtype, np.integer):
-                if not np.all(np.isfinite(Y)) or np.any(Y != np.round(Y)):
-                    raise ValueError("ce: class labels must be whole numbers")
-                Y = Y.astype(np.int64)
-            if Y.size and (Y.min() < 0 or Y.max() >= n_out):
-                raise ValueError(f"ce: class labels must be in 0..{n_out - 1}, got "
-                                 f"min {Y.min()} and max {Y.max()}")
+            Y = _checks.class_labels(Y, n_out, "loss='ce': Y")
             onehot = np.zeros((Y.shape[0], n_out), dtype=dtype)
             onehot[np.arange(Y.shape[0]), Y] = 1
             return onehot
@@ -138,7 +131,7 @@ class CrossEntropy(Loss):
 
     def _check_values(self, Y):
         if Y.min() < 0:
-            raise ValueError("ce: target probabilities must be >= 0")
+            raise ValueError("loss='ce': Y (target probabilities) must be >= 0")
 
 
 class Hinge(Loss):
@@ -153,7 +146,7 @@ class Hinge(Loss):
 
     def _check_values(self, Y):
         if not np.all((Y == 1) | (Y == -1)):
-            raise ValueError("hinge: targets must be -1 or +1")
+            raise ValueError("loss='hinge': Y (the targets) must be -1 or +1")
 
 
 class KLDiv(Loss):
@@ -171,11 +164,12 @@ class KLDiv(Loss):
 
     def check_output(self, activation):
         if activation.name not in ("softmax", "sigmoid"):
-            raise ValueError(f"kl needs probability outputs: use output='softmax', not {activation.name!r}")
+            raise ValueError(f"loss='kl' needs probability outputs: use "
+                             f"output='softmax', not {activation.name!r}")
 
     def _check_values(self, Y):
         if Y.min() < 0:
-            raise ValueError("kl: target probabilities must be >= 0")
+            raise ValueError("loss='kl': Y (target probabilities) must be >= 0")
 
 
 _REGISTRY = {"mse": MSE, "mae": MAE, "bce": BCE, "ce": CrossEntropy, "hinge": Hinge, "kl": KLDiv}

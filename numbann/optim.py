@@ -20,11 +20,11 @@ root) are options, documented on each class.
 ``Newton`` is different: second order, no fused kernel; it needs a callable
 that recomputes the gradient (``Newton.step_newton``).
 """
-import math
-import numbers
+import functools
 
 import numpy as np
 
+from numbann import _checks
 from numbann._registry import resolve
 from numbann.kernels import codes as C
 from numbann.kernels.cpu_optim import optimizer_update, optimizer_update_parallel
@@ -38,41 +38,12 @@ _FORMS = {"torch": C.MOMENTUM_TORCH, "average": C.MOMENTUM_AVERAGE,
 
 # ---------------------------------------------------------------- validation
 
-def _number(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def _positive(value, name):
-    value = _number(value, name)
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
-
-
-def _nonneg(value, name):
-    value = _number(value, name)
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
-def _unit(value, name):
-    """A decay rate in [0, 1)."""
-    value = _number(value, name)
-    if not 0 <= value < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
-
-
-def _flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+# one helper per kind of check, shared with the rest of numbann (numbann._checks)
+_number = _checks.real
+_positive = functools.partial(_checks.real, low=0, low_open=True)
+_nonneg = functools.partial(_checks.real, low=0)
+_unit = functools.partial(_checks.real, low=0, high=1, high_open=True)  # a decay rate in [0, 1)
+_flag = _checks.flag
 
 
 def _fmt(x):
@@ -112,12 +83,14 @@ class Optimizer:
 
     def init_state(self, P, dtype=np.float64):
         """A fresh ``(n_state, P)`` state array of ``dtype`` (zeros)."""
-        P = int(P)
-        if P < 0:
-            raise ValueError(f"P must be >= 0, got {P}")
+        P = _checks.integer(P, "P", 0)
+        try:
+            ok = np.dtype(dtype) in (np.float32, np.float64)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
         dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
         return np.zeros((self.n_state, P), dtype=dtype)
 
     def step(self, theta, grad, state, t, parallel=False):
@@ -140,8 +113,7 @@ class Optimizer:
         if state.shape != (self.n_state, theta.shape[0]):
             raise ValueError(f"state must have shape {(self.n_state, theta.shape[0])} "
                              f"(rows {self.state_names}), got {state.shape}")
-        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 1:
-            raise ValueError(f"t must be an integer >= 1 (the 1-based step count), got {t!r}")
+        _checks.integer(t, "t", 1)  # the 1-based step count
         kernel = optimizer_update_parallel if parallel else optimizer_update
         kernel(self.code, theta, grad, state, self.hyper, int(t))
         return theta
@@ -201,9 +173,7 @@ class SGD(Optimizer):
         if not 0 <= dampening <= 1:
             raise ValueError(f"dampening must be in [0, 1], got {dampening}")
         nesterov = _flag(nesterov, "nesterov")
-        if momentum_form not in _FORMS:
-            raise ValueError(f"momentum_form must be one of {sorted(_FORMS)}, "
-                             f"got {momentum_form!r}")
+        _checks.choice(momentum_form, "momentum_form", tuple(_FORMS))
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov=True requires momentum > 0 and dampening = 0 "
                              f"(as in torch.optim.SGD), got momentum={momentum}, "
@@ -260,6 +230,7 @@ class Momentum(SGD):
                  weight_decay=0.0, l1=0.0, momentum=None):
         if momentum is not None:
             # beta left at its default: the alias decides; otherwise both must agree
+            momentum, beta = _number(momentum, "momentum"), _number(beta, "beta")
             if beta != 0.9 and momentum != beta:
                 raise ValueError(f"momentum is an alias of beta: give one, got "
                                  f"beta={beta} and momentum={momentum}")
@@ -344,6 +315,7 @@ class RMSprop(Optimizer):
         super().__init__(lr)
         if rho is not None:
             # alpha left at its default: the alias decides; otherwise both must agree
+            rho, alpha = _number(rho, "alpha (rho)"), _number(alpha, "alpha (rho)")
             if alpha != 0.99 and rho != alpha:
                 raise ValueError(f"rho is an alias of alpha: give one, got alpha={alpha} "
                                  f"and rho={rho}")
@@ -483,10 +455,7 @@ class Newton(Optimizer):
     def __init__(self, damping=0.0, max_params=2000, lr=1.0, h=None):
         super().__init__(lr)
         self.damping = _nonneg(damping, "damping")
-        if isinstance(max_params, bool) or not isinstance(max_params, numbers.Integral) \
-                or max_params < 1:
-            raise ValueError(f"max_params must be a positive integer, got {max_params!r}")
-        self.max_params = int(max_params)
+        self.max_params = _checks.positive_int(max_params, "max_params")
         self.h = None if h is None else _positive(h, "h")
         self.last_hessian = None
 

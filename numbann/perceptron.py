@@ -6,11 +6,16 @@ from . import _checks
 
 
 def perceptron_output(x, w, threshold):
-    """output = 1 if sum_j w_j x_j > threshold else 0 (the course's first neuron)."""
-    x = np.asarray(x, dtype=np.float64)
-    w = np.asarray(w, dtype=np.float64)
-    if x.shape[-1] != w.shape[0]:
-        raise ValueError(f"x has {x.shape[-1]} inputs but w has {w.shape[0]} weights")
+    """output = 1 if sum_j w_j x_j > threshold else 0 (the course's first neuron).
+
+    ``x``: one input (n,) or a batch (m, n); ``w``: (n,); ``threshold``: one
+    finite number (never broadcast). Returns an int (one input) or (m,) ints."""
+    w = _checks.real_array(w, "w", ndim=1)
+    x = _checks.real_array(x, "x")
+    threshold = _checks.real(threshold, "threshold")
+    if x.ndim not in (1, 2) or x.shape[-1] != w.shape[0]:
+        raise ValueError(f"x must have shape ({w.shape[0]},) or (m, {w.shape[0]}) to match the "
+                         f"{w.shape[0]} weights w, got {x.shape}")
     return (x @ w > threshold).astype(np.int64)
 
 
@@ -39,14 +44,11 @@ class Perceptron:
     """A single step unit trained by the perceptron rule (``b = -threshold``)."""
 
     def __init__(self, n_inputs, lr=1.0, w=None, b=0.0):
-        self.n_inputs = _checks.positive_int(n_inputs, "n_inputs")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
-        self.lr = float(lr)
-        self.w = np.zeros(self.n_inputs) if w is None else np.array(w, dtype=np.float64)
-        if self.w.shape != (self.n_inputs,):
-            raise ValueError(f"w must have shape ({self.n_inputs},), got {self.w.shape}")
-        self.b = np.array([float(b)])
+        self.n_inputs = _checks.size(n_inputs, "n_inputs")
+        self.lr = _checks.real(lr, "lr", 0, low_open=True)
+        self.w = np.zeros(self.n_inputs) if w is None else \
+            _checks.real_array(w, "w", shape=(self.n_inputs,)).copy()
+        self.b = np.array([_checks.real(b, "b")])
         self.mistakes = []
         self.converged = False
 
@@ -66,10 +68,14 @@ class Perceptron:
         ``mistakes`` holds the count per epoch.
         """
         X = _checks.inputs(X, self.n_inputs, np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        y = _checks.targets(y, "y").astype(np.float64)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"y must have shape (m,) or (m, 1), got {y.shape}")
         _checks.same_rows(X, y, "X", "y")
         if not np.all((y == 0) | (y == 1)):
-            raise ValueError("perceptron targets must be 0 or 1")
+            raise ValueError("perceptron targets y must be 0 or 1")
         epochs = _checks.positive_int(epochs, "epochs")
         self.mistakes, self.converged = [], False
         for _ in range(epochs):

@@ -15,10 +15,10 @@ values equal those torch's schedulers have in force after t calls to
                                                                            (CosineAnnealingLR)
 """
 import math
-import numbers
 
 import numpy as np
 
+from . import _checks
 from ._registry import resolve
 
 __all__ = ["Schedule", "Constant", "StepDecay", "Exponential", "ExpDecay",
@@ -27,17 +27,8 @@ __all__ = ["Schedule", "Constant", "StepDecay", "Exponential", "ExpDecay",
 _PERS = ("epoch", "step")
 
 
-def _real(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
-
-
-def _pos_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+_real = _checks.real  # one helper per kind of check (numbann._checks)
+_pos_int = _checks.positive_int
 
 
 class Schedule:
@@ -46,17 +37,14 @@ class Schedule:
     name = "schedule"
 
     def __init__(self, per="epoch"):
-        if per not in _PERS:
+        if not isinstance(per, str) or per not in _PERS:
             raise ValueError(f"per must be 'epoch' or 'step', got {per!r}")
         self.per = per
 
     def lr_at(self, t, base_lr):
         """The learning rate in force at t (epoch or step index, from 0)."""
-        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
-            raise ValueError(f"t must be an integer >= 0, got {t!r}")
-        base_lr = _real(base_lr, "base_lr")
-        if not base_lr > 0:
-            raise ValueError(f"base_lr must be > 0, got {base_lr}")
+        t = _checks.integer(t, "t", 0)
+        base_lr = _real(base_lr, "base_lr", 0, low_open=True)
         return float(self._lr(int(t), base_lr))
 
     def _lr(self, t, base_lr):
@@ -64,7 +52,8 @@ class Schedule:
 
     def values(self, n, base_lr):
         """The rates at t = 0 .. n-1 as a float64 array (for plots and checks)."""
-        return np.array([self.lr_at(t, base_lr) for t in range(int(n))], dtype=np.float64)
+        n = _checks.integer(n, "n", 0)
+        return np.array([self.lr_at(t, base_lr) for t in range(n)], dtype=np.float64)
 
     def _args(self):
         return {}

@@ -457,8 +457,8 @@ def test_get_optimizer():
 BAD = [
     (lambda: optim.SGD(lr=0), "lr must be > 0"),
     (lambda: optim.SGD(lr=-0.1), "lr must be > 0"),
-    (lambda: optim.SGD(lr=float("nan")), "lr must be finite"),
-    (lambda: optim.SGD(lr="0.1"), "lr must be a real number"),
+    (lambda: optim.SGD(lr=float("nan")), "lr must be a finite real number"),
+    (lambda: optim.SGD(lr="0.1"), "lr must be a finite real number"),
     (lambda: optim.SGD(momentum=1.0), r"momentum must be in \[0, 1\)"),
     (lambda: optim.SGD(momentum=-0.1), r"momentum must be in \[0, 1\)"),
     (lambda: optim.SGD(dampening=1.5), r"dampening must be in \[0, 1\]"),
@@ -517,7 +517,7 @@ def test_lr_setter_validates():
     assert opt.lr == 0.5
     with pytest.raises(ValueError, match="lr must be >= 0"):
         opt.lr = -0.1
-    with pytest.raises(ValueError, match="lr must be finite"):
+    with pytest.raises(ValueError, match="lr must be a finite real number"):
         opt.lr = float("inf")
 
 

@@ -15,6 +15,7 @@ import numbers
 
 import numpy as np
 
+from .. import _checks
 from ..kernels import codes as C
 from .arch import Arch
 from .data import FORMAT, VERSION, StepRecord, Trace, _human
@@ -51,22 +52,19 @@ class Recorder:
                  budget_mb=256, verbose=False):
         self.keep = _keep(keep)
         self.selection = _StepSelection(steps, epochs)
-        if layers in ("all", None):
+        if layers is None or (isinstance(layers, str) and layers == "all"):
             self.layers = "all"
         else:
-            layers = [layers] if isinstance(layers, numbers.Integral) else layers
-            self.layers = sorted(set(_int_list(layers, "layers")))
+            self.layers = sorted(set(_int_list(layers, "layers", low=1)))
         if samples is None:
             self.samples = None
         else:
-            samples = [samples] if isinstance(samples, numbers.Integral) else samples
             self.samples = np.array(sorted(set(_int_list(samples, "samples"))), dtype=np.int64)
-            if len(self.samples) == 0 or self.samples[0] < 0:
+            if len(self.samples) == 0:
                 raise ValueError("samples must be batch positions >= 0 (or None for all rows)")
-        if budget_mb is not None and not budget_mb > 0:
-            raise ValueError(f"budget_mb must be > 0 (or None for no limit), got {budget_mb}")
-        self.budget = None if budget_mb is None else int(budget_mb * 2**20)
-        self.verbose = bool(verbose)
+        budget_mb = _checks.real(budget_mb, "budget_mb (MiB)", 0, low_open=True, none=True)
+        self.budget = None if budget_mb is None else max(1, int(budget_mb * 2**20))  # bytes
+        self.verbose = _checks.flag(verbose, "verbose")
         self._trace = None
         self._plan = None
 
@@ -116,9 +114,14 @@ class Recorder:
         """The memory this recorder would take on ``fit(X, ..., epochs,
         batch_size, optimizer)``: an :class:`Estimate` (``int(est)`` bytes,
         ``print(est)`` for the breakdown). ``X`` may be the data or its row count."""
-        n = X if isinstance(X, numbers.Integral) else len(X)
-        state_rows = 2 if optimizer is None else _state_rows(optimizer)
-        return self._estimate(net, int(n), int(epochs), int(batch_size), state_rows)
+        from ..optim import get_optimizer
+        _checks.network(net)
+        n = _checks.positive_int(X, "X (a row count)") if isinstance(X, numbers.Integral) \
+            else len(_checks.targets(X, "X"))
+        epochs = _checks.positive_int(epochs, "epochs")
+        batch_size = _checks.positive_int(batch_size, "batch_size")
+        state_rows = 2 if optimizer is None else _state_rows(get_optimizer(optimizer))
+        return self._estimate(net, n, epochs, batch_size, state_rows)
 
     def _estimate(self, net, n, epochs, batch_size, state_rows):
         arch = Arch.from_net(net)
@@ -126,7 +129,7 @@ class Recorder:
         batch_size = min(batch_size, n)
         per_epoch = (n + batch_size - 1) // batch_size
         total = epochs * per_epoch
-        if self.selection.spec in ("all", None) and self.selection.epochs is None:
+        if self.selection.all_steps and self.selection.epochs is None:
             last = n - (per_epoch - 1) * batch_size   # rows in each epoch's last batch
             counts = {batch_size: epochs * (per_epoch - 1)}
             counts[last] = counts.get(last, 0) + epochs
@@ -308,6 +311,7 @@ class Recorder:
         network is the same; returns the trace."""
         from .. import optim
         from ..training import StepInfo
+        _checks.network(net)
         X, Y, loss_obj = net._prepare(X, Y, loss)
         opt = None if optimizer is None else optim.get_optimizer(optimizer)
         if opt is not None:
@@ -344,6 +348,14 @@ class Recorder:
         self.after_update(net, opt, info)
         self._keep_end(net)
         return self._trace
+
+    def __getstate__(self):
+        # pickle and copy: the id of the network record_step last saw means
+        # nothing to the copy (record_step starts a new trace on its next call)
+        state = dict(self.__dict__)
+        state.pop("_net_id", None)
+        state["_pending"] = None
+        return state
 
     def __repr__(self):
         return (f"Recorder(keep={tuple(self.keep)!r}, steps={self.selection.describe()}, "

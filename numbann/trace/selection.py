@@ -3,6 +3,9 @@ the :class:`Estimate` of a trace's memory and :class:`TraceTooLarge`."""
 import math
 import numbers
 
+import numpy as np
+
+from .. import _checks
 from .data import _human
 
 QUANTITIES = ("x", "y", "z", "a", "delta", "dW", "db", "W", "state", "norms", "stats")
@@ -19,14 +22,15 @@ class TraceTooLarge(ValueError):
 
 
 def _keep(keep):
-    if keep in ("all", None):
+    if keep is None or (isinstance(keep, str) and keep == "all"):
         return list(QUANTITIES)
     if isinstance(keep, str):
         keep = (keep,)
+    keep = _checks.sequence(keep, "keep", "'all', a quantity name or a list of names")
     out = []
     for q in keep:
         if not isinstance(q, str):
-            raise TypeError(f"keep lists quantity names, got {q!r}")
+            raise TypeError(f"keep lists quantity names, got {q!r:.60}")
         if q in _ALWAYS:
             continue
         q = _ALIASES.get(q, q)
@@ -38,11 +42,20 @@ def _keep(keep):
     return [q for q in QUANTITIES if q in out]
 
 
-def _int_list(values, what):
+def _int_list(values, what, low=0):
+    """Integers >= low from one integer, a list, a range or a 1-D integer array."""
+    if isinstance(values, numbers.Integral) and not isinstance(values, (bool, np.bool_)):
+        values = [values]
+    if isinstance(values, np.ndarray) and values.ndim != 1:
+        raise TypeError(f"{what} must be an integer or a 1-D list of integers, got an array "
+                        f"of shape {values.shape}")
+    values = _checks.sequence(values, what, "an integer or a list of integers")
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise TypeError(f"{what} must be integers, got {v!r}")
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            raise TypeError(f"{what} must be integers, got {v!r:.60}")
+        if v < low:
+            raise ValueError(f"{what} must be integers >= {low}, got {v}")
         out.append(int(v))
     return out
 
@@ -52,42 +65,51 @@ class _StepSelection:
 
     def __init__(self, steps, epochs):
         self.spec = steps
-        if steps in ("all", None):
+        if steps is None or (isinstance(steps, str) and steps == "all"):
             self._test = None
         elif isinstance(steps, slice):
-            start = 0 if steps.start is None else steps.start
-            stop, every = steps.stop, 1 if steps.step is None else steps.step
-            if start < 0 or (stop is not None and stop < 0) or every < 1:
-                raise ValueError(f"steps slice must have start, stop >= 0 and step >= 1, got {steps}")
+            start = _checks.integer(steps.start, "steps slice start", 0, none=True) or 0
+            stop = _checks.integer(steps.stop, "steps slice stop", 0, none=True)
+            every = _checks.integer(steps.step, "steps slice step", 1, none=True) or 1
             self._test = lambda s: s >= start and (stop is None or s < stop) and (s - start) % every == 0
         elif callable(steps):
             self._test = lambda s: bool(steps(s))
-        elif isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
-            only = int(steps)
-            self._test = lambda s: s == only
         else:
             try:
                 wanted = frozenset(_int_list(steps, "steps"))
             except TypeError:
                 raise TypeError(f"steps must be 'all', an int, a slice, a range, a list of "
-                                f"step numbers or a callable f(step) -> bool, got {steps!r}") from None
+                                f"step numbers or a callable f(step) -> bool, got "
+                                f"{steps!r:.60}") from None
             self._test = wanted.__contains__
-        self.epochs = None if epochs is None else frozenset(
-            _int_list([epochs] if isinstance(epochs, numbers.Integral) else epochs, "epochs"))
+        self.epochs = None if epochs is None else frozenset(_int_list(epochs, "epochs"))
 
     def __call__(self, step, epoch):
         if self.epochs is not None and epoch not in self.epochs:
             return False
         return self._test is None or self._test(step)
 
+    @property
+    def all_steps(self):
+        """True when every step is selected (before the epoch filter)."""
+        return self._test is None
+
     def describe(self):
-        if self.spec in ("all", None):
+        if self.all_steps:
             text = "all"
-        elif callable(self.spec) and not isinstance(self.spec, (range, slice)):
+        elif callable(self.spec) and not isinstance(self.spec, (range, slice, np.ndarray)):
             text = getattr(self.spec, "__name__", "a function")
         else:
             text = repr(self.spec)
         return text if self.epochs is None else f"{text} in epochs {sorted(self.epochs)}"
+
+    def __reduce__(self):
+        # pickle and copy rebuild the selection from the choice (its tests are
+        # closures); a consumed iterator is replaced by the steps it gave
+        spec = self.spec
+        if hasattr(spec, "__next__"):
+            spec = sorted(self._test.__self__)
+        return (_StepSelection, (spec, None if self.epochs is None else sorted(self.epochs)))
 
 
 class Estimate:
