@@ -2,13 +2,16 @@
 backprop recorded, replayed and explained."""
 from . import activations, data, initializers, losses, optim, schedules, trace
 from .activations import ELU, LeakyReLU
+from .checkpoint import Resumed, resume
 from .device import cuda_available
 from .gradcheck import gradcheck
+from .interrupt import TrainingInterrupted
+from .io import NumbannFileError
 from .layers import AvgPool2D, BatchNorm, Conv2D, Flatten, MaxPool2D
 from .model import MLP, Dense, Network, Step, load
 from .optim import SGD, Adagrad, Adam, AdamW, Momentum, Newton, RMSprop
 from .perceptron import Perceptron, perceptron_output
 from .sequential import Sequential
-from .training import History, TrainingDiverged
+from .training import History, LossExplosionWarning, TrainingDiverged
 
 __version__ = "0.1.0"

@@ -93,7 +93,7 @@ class CudaRun(training._Run):
             net.acts, net.alphas, net.p_off, gpu.a_buf, ws.a_off, gpu.z_buf, ws.z_off,
             gpu.delta_buf, gpu.y_buf, gpu.X, gpu.Y, gpu.orders, self.batch_size, loss.code, c,
             per_row, per_output, self.keep, self.seed, self.l1, self.l2, self.clip_value,
-            self.clip_norm, step_losses)
+            self.clip_norm, step_losses, self.stop)
         opt.t += done
         gpu.theta.copy_to_host(net.theta)
         gpu.state.copy_to_host(opt.state)

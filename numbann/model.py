@@ -8,7 +8,8 @@ import json
 
 import numpy as np
 
-from . import _checks, activations, initializers, losses
+from . import _checks, activations, initializers, losses, scoring
+from . import io as nbio
 from .kernels import codes, cpu
 from .layers import Layer, activation_config
 
@@ -22,11 +23,11 @@ class Dense(Layer):
     kind = codes.DENSE
 
     def __init__(self, units, activation="relu", init=None, bias_init="zeros", alpha=None):
-        self.units = _checks.positive_int(units, "units")
+        self.units = _checks.size(units, "units")
         self.activation = activations.get(activation, alpha)
-        self.init = initializers.get(init) if init is not None else \
+        self.init = initializers.get(init, argument="init") if init is not None else \
             initializers.default_for(self.activation.name)
-        self.bias_init = initializers.get(bias_init)
+        self.bias_init = initializers.get(bias_init, argument="bias_init")
 
     def output_shape(self, in_shape):
         if len(in_shape) != 1:
@@ -64,12 +65,17 @@ class LayerList:
     def __getitem__(self, l):
         return self._items[self._index(l)]
 
-    def __setitem__(self, l, value):
-        target = self._items[self._index(l)]
-        value = np.asarray(value)
+    def checked(self, l, value):
+        """value as an array fit for x[l]: real, finite, of x[l]'s shape (no broadcasting)."""
+        target, name = self._items[self._index(l)], f"{self._name}[{l}]"
+        value = _checks.array(value, name)
+        _checks.real_dtype(value, name)
         if value.shape != target.shape:
-            raise ValueError(f"{self._name}[{l}] has shape {target.shape}, got {value.shape}")
-        target[...] = value
+            raise ValueError(f"{name} has shape {target.shape}, got {value.shape}")
+        return _checks.finite(value, name)
+
+    def __setitem__(self, l, value):
+        self._items[self._index(l)][...] = self.checked(l, value)
 
     def __len__(self):
         return len(self._items)
@@ -143,11 +149,16 @@ class Model:
 
     def set_params(self, W, b):
         """Set every W[l], b[l] from sequences of arrays (checked shapes)."""
+        W = _checks.sequence(W, "W", "a list of arrays")
+        b = _checks.sequence(b, "b", "a list of arrays")
         if len(W) != self.L or len(b) != self.L:
-            raise ValueError(f"expected {self.L} weight matrices and {self.L} bias vectors")
-        for l in range(1, self.L + 1):
-            self.W[l] = W[l - 1]
-            self.b[l] = b[l - 1]
+            raise ValueError(f"expected {self.L} weight matrices W and {self.L} bias vectors b, "
+                             f"got {len(W)} and {len(b)}")
+        Ls = range(1, self.L + 1)  # every array checked before any is written
+        W = [self.W.checked(l, W[l - 1]) for l in Ls]
+        b = [self.b.checked(l, b[l - 1]) for l in Ls]
+        for l in Ls:
+            self.W[l][...], self.b[l][...] = W[l - 1], b[l - 1]
         return self
 
     @property
@@ -191,26 +202,38 @@ class Model:
             return labels[:, 0] if labels.shape[1] == 1 else labels
         return a
 
-    def score(self, X, Y):
-        """Accuracy for classifiers (Y as labels or one-hot), R^2 for regression."""
-        pred = self.predict(X)
-        Y = np.asarray(Y)
-        if self.is_classifier:
-            if self.output_activation.name == "softmax" and Y.ndim == 2:
-                Y = Y.argmax(axis=1)
-            Y = Y.reshape(pred.shape)
-            _checks.same_rows(pred, Y)
-            return float(np.mean(np.all((pred == Y).reshape(len(Y), -1), axis=1)))
-        Y = Y.reshape(pred.shape)
-        _checks.same_rows(pred, Y)
-        residual = np.sum((Y - pred) ** 2)
-        total = np.sum((Y - Y.mean(axis=0)) ** 2)
-        return float(1.0 - residual / total) if total > 0 else 0.0
+    def score(self, X, Y, metric=None):
+        """How well the outputs match Y, by ``metric`` (see :mod:`numbann.scoring`
+        and docs/training.md, "Scoring"): None picks from the output layer,
+        argmax accuracy for softmax, 0/1 accuracy for one sigmoid output,
+        exact-match multi-label accuracy for several, sign accuracy for -1/+1
+        targets on other outputs (a hinge-loss classifier), R^2 otherwise;
+        or "accuracy", "argmax", "multilabel_exact", "sign_accuracy", "r2"."""
+        return scoring.score(self, X, Y, metric)
 
     def fit(self, X, Y, **kwargs):
         """Train the network: see :func:`numbann.training.fit`."""
         from .training import fit
         return fit(self, X, Y, **kwargs)
+
+    def save(self, path):
+        """Write the architecture, theta and BatchNorm's running statistics to
+        ``path`` (.npz), atomically (see :mod:`numbann.io`); ``numbann.load``
+        reads it back bit for bit."""
+        nbio.write(path, network_arrays(self), nbio.NETWORK)
+
+    # pickle and copy.deepcopy: W[l], b[l] are views into theta and the
+    # workspace a cache, so both are rebuilt rather than copied
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for key in ("W", "b", "_workspace"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._workspace = None
+        self._bind_views()
 
 
 
@@ -219,17 +242,19 @@ class Network(Model):
 
     def __init__(self, n_inputs, layers, seed=0, dtype="float64"):
         self.dtype = _checks.as_dtype(dtype)
-        n_inputs = _checks.positive_int(n_inputs, "n_inputs")
-        layers = list(layers)
+        n_inputs = _checks.size(n_inputs, "n_inputs")
+        _checks.seed(seed)
+        layers = _checks.sequence(layers, "layers", "a list of Dense layers")
         if not layers:
-            raise ValueError("a network needs at least one layer")
+            raise ValueError("a network needs at least one layer (layers is empty)")
         for layer in layers:
             if not isinstance(layer, Dense):
                 raise TypeError(f"Network takes Dense layers, got {type(layer).__name__}: "
                                 "build networks of other layers with numbann.Sequential")
         for layer in layers[:-1]:
             if layer.activation.name == "softmax":
-                raise ValueError("softmax is an output activation: use it on the last layer only")
+                raise ValueError("layers: softmax is an output activation: use it on the last "
+                                 "layer only")
         self.layers = layers
         self.sizes = np.array([n_inputs] + [ly.units for ly in layers], dtype=np.int64)
         self.L = len(layers)
@@ -258,10 +283,11 @@ class Network(Model):
 
     def initialize(self, seed=0):
         """Draw every W[l] and b[l] from the layers' initializers, seeded."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(_checks.seed(seed))
         for l, layer in enumerate(self.layers, 1):
             self.W[l][...] = layer.init(self.W[l].shape, rng)
             self.b[l][...] = layer.bias_init(self.b[l].shape, rng)
+        self._fit_state = None  # a new run: the next fit shuffles from its seed
         return self
 
     @property
@@ -370,11 +396,6 @@ class Network(Model):
                             "alpha": ly.activation.alpha if ly.activation.name in ("leaky_relu", "elu")
                             else None} for ly in self.layers]}
 
-    def save(self, path):
-        """Write architecture and parameters to ``path`` (an .npz file)."""
-        with open(path, "wb") as f:
-            np.savez(f, theta=self.theta, config=np.array(json.dumps(self.config())))
-
     def summary(self):
         rows = [f"{'layer':>5}  {'shape of W[l]':>14}  {'activation':<12} params"]
         for l, layer in enumerate(self.layers, 1):
@@ -388,24 +409,62 @@ class Network(Model):
         return f"Network(sizes={self.sizes.tolist()}, activations=[{acts}], dtype={self.dtype.name})"
 
 
+def network_arrays(net):
+    """What a network file holds: ``theta``, ``config`` (JSON) and a Sequential
+    network's ``running``. Non-finite parameters are refused (they could not
+    be loaded)."""
+    arrays = {"theta": net.theta, "config": np.array(json.dumps(net.config()))}
+    if hasattr(net, "running"):
+        arrays["running"] = net.running
+    for key in ("theta", "running"):
+        if key in arrays and not np.all(np.isfinite(arrays[key])):
+            raise ValueError(f"the network's {key} contains NaN or inf: not saved")
+    return arrays
+
+
 def load(path):
-    """Read a network written by ``save`` (bit-exact parameters and buffers):
-    a :class:`Network`, or a :class:`~numbann.sequential.Sequential`."""
-    with np.load(path, allow_pickle=False) as data:
-        config = json.loads(str(data["config"]))
-        theta = data["theta"]
-        running = data["running"] if "running" in data.files else None
-    if config.get("kind") == "Sequential":
-        from .sequential import from_saved
-        return from_saved(config, theta, running, path)
-    layers = [Dense(spec["units"], activations.get(spec["activation"], spec["alpha"]), init="zeros")
-              for spec in config["layers"]]
-    net = Network(config["n_inputs"], layers, dtype=config["dtype"])
-    if theta.shape != net.theta.shape:
-        raise ValueError(f"{path}: parameter vector has {theta.size} entries, "
-                         f"the architecture needs {net.theta.size}")
-    net.theta[...] = theta
+    """Read a network written by ``save`` (bit-exact parameters and running
+    statistics), or the network of a checkpoint written by ``fit(...,
+    checkpoint=path)``: a :class:`Network` or a
+    :class:`~numbann.sequential.Sequential`. A truncated, corrupted, foreign
+    or newer file raises :class:`numbann.NumbannFileError` naming the file."""
+    _, _, arrays = nbio.read(path, (nbio.NETWORK, nbio.CHECKPOINT), legacy=("theta", "config"))
+    return network_from_arrays(path, arrays)
+
+
+def network_from_arrays(path, arrays):
+    """The network held by a file's arrays (see ``network_arrays``)."""
+    config = nbio.json_entry(path, arrays, "config")
+    nbio.require(path, arrays, "theta")
+    return from_config(config, arrays["theta"], arrays.get("running"), path)
+
+
+def from_config(config, theta, running=None, source="the file"):
+    """A network rebuilt from its ``config()`` with these parameters (and a
+    Sequential network's running statistics), checked: errors are
+    :class:`numbann.NumbannFileError` naming ``source``."""
+    try:
+        if config.get("kind") == "Sequential":
+            from .layers import from_config as layer_from_config
+            from .sequential import Sequential
+            layers = [_dense(spec) if spec["kind"] == "Dense" else layer_from_config(spec)
+                      for spec in config["layers"]]
+            net = Sequential(config["input_shape"], layers, dtype=config["dtype"])
+        else:
+            net = Network(config["n_inputs"], [_dense(spec) for spec in config["layers"]],
+                          dtype=config["dtype"])
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as e:
+        raise nbio.NumbannFileError(f"{source}: its config does not describe a network "
+                                    f"({type(e).__name__}: {e})") from None
+    arrays = {k: v for k, v in (("theta", theta), ("running", running)) if v is not None}
+    net.theta[...] = nbio.params(source, arrays, "theta", net.dtype, net.theta.size)
+    if getattr(net, "running", None) is not None and (running is not None or net.running.size):
+        net.running[...] = nbio.params(source, arrays, "running", net.dtype, net.running.size)
     return net
+
+
+def _dense(spec):
+    return Dense(spec["units"], activations.get(spec["activation"], spec["alpha"]), init="zeros")
 
 
 def MLP(sizes, hidden="relu", output="identity", init=None, seed=0, dtype="float64", alpha=None):
@@ -415,11 +474,14 @@ def MLP(sizes, hidden="relu", output="identity", init=None, seed=0, dtype="float
     layer ``output``; ``init`` names one initializer for every layer (default:
     He for the ReLU family, Xavier otherwise; biases zero).
     """
-    sizes = list(sizes)
+    sizes = _checks.sequence(sizes, "sizes", "a list of layer sizes [n_0, n_1, ..., n_L]")
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least [n_inputs, n_outputs], got {sizes}")
-    hidden_act = activations.get(hidden, alpha)
-    output_act = activations.get(output)
+    sizes = [_checks.size(n, f"sizes[{i}]") for i, n in enumerate(sizes)]
+    hidden_act = activations.get(hidden, alpha, argument="hidden")
+    output_act = activations.get(output, argument="output")
+    if hidden_act.name == "softmax" and len(sizes) > 2:
+        raise ValueError("hidden='softmax': softmax is an output activation (output='softmax')")
     layers = [Dense(n, hidden_act, init) for n in sizes[1:-1]]
     layers.append(Dense(sizes[-1], output_act, init))
     return Network(sizes[0], layers, seed=seed, dtype=dtype)

@@ -53,7 +53,7 @@ class CudaPlanRun(PlanRun):
         c, per_row, per_output = self.loss.scale_parts()
         status, done = cuda_plan.train_epochs(
             self._gpu_step_args(), gpu.state, opt.hyper, opt.code, opt.t, lrs, gpu.orders,
-            self.batch_size, c, per_row, per_output, net.n_outputs, step_losses)
+            self.batch_size, c, per_row, per_output, net.n_outputs, step_losses, self.stop)
         opt.t += done
         gpu.theta.copy_to_host(net.theta)
         gpu.state.copy_to_host(opt.state)

@@ -38,7 +38,7 @@ class PlanRun(training._Run):
         c, per_row, per_output = self.loss.scale_parts()
         status, done = plan_train.train_epochs(
             self._step_args(), opt.state, opt.hyper, opt.code, opt.t, lrs, orders,
-            self.batch_size, c, per_row, per_output, self.net.n_outputs, step_losses)
+            self.batch_size, c, per_row, per_output, self.net.n_outputs, step_losses, self.stop)
         opt.t += done
         return status, done
 

@@ -8,16 +8,15 @@ architecture. As in ``Network``, ``theta`` is one flat vector and ``W[l]``,
 k_w)`` for a conv kernel; gamma and beta for BatchNorm; empty for pooling
 and Flatten). ``running`` holds BatchNorm's running statistics.
 """
-import json
 
 import numpy as np
 
-from . import _checks, activations, losses
+from . import _checks, losses
 from .kernels import codes
 from .kernels.conv_direct import scratch_size
 from .kernels.plan import plan_forward, plan_loss, plan_loss_and_gradient
-from .layers import Layer, from_config
-from .model import FORWARD_CHUNK, NO_SEED, Dense, LayerList, Model, Step
+from .layers import Layer
+from .model import FORWARD_CHUNK, NO_SEED, LayerList, Model, Step
 
 
 class PlanWorkspace:
@@ -98,7 +97,7 @@ def _input_shape(shape):
         hint = f" (grey images: (1, {shape[0]}, {shape[1]}))" if len(shape) == 2 else ""
         raise ValueError(f"input_shape must be (n,) for flat samples or (C, H, W) for "
                          f"images, got {shape}{hint}")
-    return tuple(_checks.positive_int(s, "input_shape") for s in shape)
+    return tuple(_checks.size(s, "input_shape") for s in shape)
 
 
 class Sequential(Model):
@@ -117,9 +116,10 @@ class Sequential(Model):
     def __init__(self, input_shape, layers, seed=0, dtype="float64"):
         self.dtype = _checks.as_dtype(dtype)
         self.input_shape = _input_shape(input_shape)
-        layers = list(layers)
+        _checks.seed(seed)
+        layers = _checks.sequence(layers, "layers", "a list of layers")
         if not layers:
-            raise ValueError("a network needs at least one layer")
+            raise ValueError("a network needs at least one layer (layers is empty)")
         shapes, rows, W_shapes, b_shapes = [self.input_shape], [], [], []
         p, run = 0, 0
         for l, layer in enumerate(layers, 1):
@@ -176,12 +176,13 @@ class Sequential(Model):
     def initialize(self, seed=0):
         """Draw every W[l], b[l] from the layers' initializers (seeded) and reset
         the BatchNorm running statistics (mean 0, variance 1)."""
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(_checks.seed(seed))
         for l, layer in enumerate(self.layers, 1):
             layer.init_params(self.W[l], self.b[l], rng)
         for l in self._batchnorms():
             self.running_mean(l)[...] = 0.0
             self.running_var(l)[...] = 1.0
+        self._fit_state = None  # a new run: the next fit shuffles from its seed
         return self
 
     def _batchnorms(self):
@@ -303,12 +304,6 @@ class Sequential(Model):
         return {"kind": "Sequential", "input_shape": list(self.input_shape),
                 "dtype": self.dtype.name, "layers": [ly.config() for ly in self.layers]}
 
-    def save(self, path):
-        """Write architecture, parameters and running statistics to ``path`` (.npz)."""
-        with open(path, "wb") as f:
-            np.savez(f, theta=self.theta, running=self.running,
-                     config=np.array(json.dumps(self.config())))
-
     def summary(self):
         rows = [f"{'layer':>5}  {'kind':<10} {'output':<14} {'W[l]':<16} {'activation':<11} params"]
         for l, layer in enumerate(self.layers, 1):
@@ -331,18 +326,8 @@ def _fwd(ws):
 
 
 def from_saved(config, theta, running, path):
-    """Rebuild a Sequential network written by ``save`` (called by numbann.load)."""
-    layers = []
-    for spec in config["layers"]:
-        if spec["kind"] == "Dense":
-            layers.append(Dense(spec["units"], activations.get(spec["activation"], spec["alpha"]),
-                                init="zeros"))
-        else:
-            layers.append(from_config(spec))
-    net = Sequential(config["input_shape"], layers, dtype=config["dtype"])
-    for name, saved, target in (("theta", theta, net.theta), ("running", running, net.running)):
-        if saved.shape != target.shape:
-            raise ValueError(f"{path}: {name} has {saved.size} entries, the architecture "
-                             f"needs {target.size}")
-        target[...] = saved
-    return net
+    """Rebuild a Sequential network from its config, theta and running
+    statistics (checked as ``numbann.load`` checks a file; ``path`` names the
+    source in errors)."""
+    from .model import from_config as network_from_config
+    return network_from_config(config, theta, running, path)

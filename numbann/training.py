@@ -6,12 +6,12 @@ Without a trace, each epoch is one call into compiled code
 same step kernel runs batch by batch from Python, so the recorder can copy
 what it keeps between the gradient and the update.
 """
-import math
 import time
 
 import numpy as np
 
-from . import _checks, optim, schedules
+from . import _checks, interrupt, losses, optim, schedules, scoring
+from . import checkpoint as _checkpoint
 from .kernels import codes, cpu_train
 
 
@@ -21,6 +21,32 @@ BLOCK_ROWS = 1 << 20  # and of at most this many row indices
 
 class TrainingDiverged(FloatingPointError):
     """The loss or a gradient became NaN or infinite during fit."""
+
+
+class LossExplosionWarning(RuntimeWarning):
+    """The training loss stayed far above its starting value (fit's ``explode``).
+    ``warnings.simplefilter("error", LossExplosionWarning)`` makes it stop fit."""
+
+
+EXPLOSION_EPOCHS = 3  # consecutive epochs above the threshold before fit warns
+
+
+def _check_explosion(history, first_step, first_epoch, factor):
+    """Warn when this fit's last EXPLOSION_EPOCHS epoch losses all exceed
+    ``factor`` times its first step loss (the loss at its starting weights);
+    returns whether it warned (fit warns once)."""
+    if factor is None or len(history.loss) - first_epoch < EXPLOSION_EPOCHS:
+        return False
+    first, recent = history.step_loss[first_step], history.loss[-EXPLOSION_EPOCHS:]
+    if not first > 0 or min(recent) <= factor * first:
+        return False
+    import warnings
+    warnings.warn(LossExplosionWarning(
+        f"the training loss has been above {factor:g} x its starting value ({first:.4g}) for "
+        f"{EXPLOSION_EPOCHS} epochs (last {recent[-1]:.4g}): training is diverging without "
+        "reaching inf/NaN. Lower the learning rate or clip gradients (clip_norm=...); "
+        "explode=None switches this check off."), stacklevel=3)
+    return True
 
 
 class History:
@@ -52,17 +78,13 @@ class _Run:
         self.batch_size = min(_checks.positive_int(batch_size, "batch_size"), len(self.X))
         self.optimizer = optim.get_optimizer(optimizer)
         self.keep = self._keep_probabilities(dropout)
-        for name, value in (("l1", l1), ("l2", l2)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                    or not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-        for name, value in (("clip_value", clip_value), ("clip_norm", clip_norm)):
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be > 0 (or None), got {value}")
-        self.l1, self.l2 = float(l1), float(l2)
-        self.clip_value, self.clip_norm = float(clip_value or 0), float(clip_norm or 0)
-        self.seed = np.uint64(seed if seed is not None else 0)
+        self.l1, self.l2 = _checks.real(l1, "l1", 0), _checks.real(l2, "l2", 0)
+        self.clip_value, self.clip_norm = (
+            _checks.real(value, name, 0, low_open=True, none=True) or 0.0
+            for name, value in (("clip_value", clip_value), ("clip_norm", clip_norm)))
+        self.seed = np.uint64(_checks.seed(seed) or 0)
         self.grad = np.zeros_like(net.theta)
+        self.stop = np.zeros(1, np.int64)  # set by a Ctrl-C during fit: stop between steps
         opt = self.optimizer
         state = getattr(opt, "state", None)
         if state is None or state.shape[1] != net.n_params or state.dtype != net.dtype:
@@ -90,7 +112,7 @@ class _Run:
             net.sizes, net.acts, net.alphas, net.p_off, ws.a_buf, ws.a_off, ws.z_buf,
             ws.z_off, ws.delta_buf, ws.y_buf, self.X, self.Y, orders, self.batch_size,
             loss.code, c, per_row, per_output, self.keep, self.seed, self.l1, self.l2,
-            self.clip_value, self.clip_norm, step_losses)
+            self.clip_value, self.clip_norm, step_losses, self.stop)
         opt.t += done
         return status, done
 
@@ -117,6 +139,8 @@ class _Run:
             opt.t = t
             if recorder is not None:
                 recorder.after_update(net, opt, info)
+            if self.stop[0]:  # Ctrl-C (numbann.interrupt): stop after this step
+                return cpu_train.INTERRUPTED, s + 1
         return cpu_train.OK, len(step_losses)
 
     def _batch_gradient(self, order, start, m, t):
@@ -159,12 +183,12 @@ def _keep_probabilities(dropout, L, hidden=None):
     ``hidden`` layers (a boolean mask; default every layer but the last), or
     one rate per layer but the last."""
     rates = np.zeros(L)
-    if np.ndim(dropout) == 0:
-        rates[:-1] = dropout
+    if not isinstance(dropout, (list, tuple, np.ndarray)):
+        rates[:-1] = _checks.real(dropout, "dropout rate")
         if hidden is not None:
             rates[~hidden] = 0.0
     else:
-        given = np.asarray(dropout, dtype=np.float64)
+        given = _checks.real_array(dropout, "dropout rates", ndim=1)
         if given.shape != (L - 1,):
             raise ValueError(f"dropout must be one rate or one per hidden layer ({L - 1}), "
                              f"got {given.shape[0]} rates")
@@ -172,6 +196,17 @@ def _keep_probabilities(dropout, L, hidden=None):
     if np.any(rates < 0) or np.any(rates >= 1):
         raise ValueError(f"dropout rates must be in [0, 1), got {dropout}")
     return 1.0 - rates
+
+
+def _check_recorder(trace):
+    """A trace must be a recorder (numbann.trace.Recorder or the same methods)."""
+    if trace is None:
+        return
+    missing = [m for m in ("start", "before_update", "after_update", "finish")
+               if not callable(getattr(trace, m, None))]
+    if missing:
+        raise TypeError(f"trace must be a recorder such as numbann.trace.Recorder(), got "
+                        f"{type(trace).__name__} (no {', '.join(missing)} method)")
 
 
 class _NoBar:
@@ -187,14 +222,17 @@ class _NoBar:
         pass
 
 
-def _block_rates(schedule, base_lr, epoch, E, steps):
-    """lrs[e, s]: the rate in force at step s of epoch ``epoch + e``. Vectorized
-    where it can be (a tiny network's epoch is one ~1 us step, so one Python
-    call per epoch or step would cost more than the training itself)."""
+def _block_rates(schedule, base_lr, epoch, E, steps, first_step=None):
+    """lrs[e, s]: the rate in force at step s of epoch ``epoch + e`` (epochs of
+    the run; ``first_step``: the run's step count at ``epoch``, default
+    ``epoch * steps``). Vectorized where it can be (a tiny network's epoch is
+    one ~1 us step, so one Python call per epoch or step would cost more than
+    the training itself)."""
     if type(schedule) is schedules.Constant:
         return np.full((E, steps), schedule.lr_at(epoch, base_lr))
     if schedule.per == "step":
-        return np.array([[schedule.lr_at((epoch + e) * steps + s, base_lr) for s in range(steps)]
+        first = epoch * steps if first_step is None else first_step
+        return np.array([[schedule.lr_at(first + e * steps + s, base_lr) for s in range(steps)]
                          for e in range(E)])
     rates = np.array([schedule.lr_at(epoch + e, base_lr) for e in range(E)])
     return np.repeat(rates[:, None], steps, axis=1)
@@ -232,10 +270,22 @@ def _diverged(net, run, status, epoch, step, steps_per_epoch):
         "gradients (clip_norm=...), or check the data.")
 
 
+def _record(history, step_losses, lrs, sizes, n, seconds, done=None):
+    """Append a block's epochs (and, interrupted after ``done`` steps, only its
+    completed steps and epochs) to the history."""
+    E = len(step_losses) if done is None else done // step_losses.shape[1]
+    history.step_loss.extend(step_losses.ravel()[:done].tolist())
+    # row by row (not a BLAS product): the same sums however epochs are blocked
+    history.loss.extend(((step_losses[:E] * sizes).sum(axis=1) / n).tolist())
+    history.lr.extend(lrs[:E, 0].tolist())
+    history.time.extend([seconds] * E)
+
+
 def fit(net, X, Y, loss="mse", optimizer="sgd", epochs=10, batch_size=32, shuffle=True,
         seed=0, validation_data=None, schedule=None, patience=None, restore_best=True,
         l1=0.0, l2=0.0, dropout=0.0, clip_value=None, clip_norm=None, verbose=1,
-        callbacks=(), trace=None, device="cpu"):
+        callbacks=(), trace=None, device="cpu", checkpoint=None, checkpoint_every=None,
+        explode=10.0, _resume=None):
     """Train ``net`` on (X, Y) by mini-batch gradient descent; returns a :class:`History`.
 
     Steps per epoch = ceil(n / batch_size), the last batch smaller; with
@@ -249,35 +299,72 @@ def fit(net, X, Y, loss="mse", optimizer="sgd", epochs=10, batch_size=32, shuffl
     the best weights back. ``l1``/``l2`` penalize the weights, ``dropout``
     (one rate, or one per hidden layer) drops hidden units in training only,
     ``clip_value``/``clip_norm`` clip the gradient. ``verbose=0`` silences the
-    progress bar. ``callbacks``: functions ``f(net, epoch, logs)``; one that
-    returns True stops training. ``trace``: a recorder from ``numbann.trace``.
+    progress bar. ``callbacks``: a function ``f(net, epoch, logs)`` or a list
+    of them; one that returns True stops training. ``trace``: a recorder from
+    ``numbann.trace``.
     ``device``: "cpu" or "cuda" (parameters, optimizer state and data stay on
-    the GPU; see docs/cuda.md).
+    the GPU; see docs/cuda.md). Every argument is checked before anything
+    changes; a bad one raises a ValueError or TypeError naming it.
+
+    A fit given the optimizer object (and seed) of the network's previous fit
+    continues that run: the shuffles and the schedule go on where it
+    stopped, so ``fit(epochs=5); fit(epochs=5)`` equals ``fit(epochs=10)``.
+    ``checkpoint=path`` writes the whole training state there (atomically)
+    every ``checkpoint_every`` epochs of the run and at the end;
+    ``numbann.resume(path).fit(X, Y)`` continues it, in any process, bit for
+    bit (see numbann.checkpoint and docs/training.md).
+    ``explode``: warn (numbann.LossExplosionWarning, once) when the epoch loss
+    stays above ``explode`` times the loss at the fit's starting weights for 3
+    epochs, a divergence that never reaches inf/NaN; None switches it off.
+    Ctrl-C stops training between two steps (within about one step's time,
+    even inside a long compiled block) and raises
+    :class:`numbann.TrainingInterrupted`, whose ``history`` holds every
+    completed step; the network and the optimizer are left as after the last
+    completed step (numbann.interrupt). A second Ctrl-C raises at once.
     """
     from . import device as _device
+    _checks.network(net)
     run_class = _device.run_class(device, trace, net)
+    # every argument is checked before anything changes (weights, optimizer state)
     epochs = _checks.positive_int(epochs, "epochs")
-    if patience is not None:
-        patience = _checks.positive_int(patience, "patience")
-    run = run_class(net, X, Y, loss, optimizer, batch_size, dropout, l1, l2, clip_value,
-                    clip_norm, seed)
+    patience = _checks.positive_int(patience, "patience", none=True)
+    shuffle = _checks.flag(shuffle, "shuffle")
+    restore_best = _checks.flag(restore_best, "restore_best")
+    verbose = _checks.integer(verbose, "verbose", 0, bools=True)
+    _checks.seed(seed)
+    explode = _checks.real(explode, "explode", low=1, low_open=True, none=True)
+    callbacks = _checks.callables(callbacks, "callbacks")
+    _check_recorder(trace)
+    schedule = schedules.get_schedule(schedule)
+    loss = losses.get(loss)
     if validation_data is not None:
-        if len(validation_data) != 2:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, Y_val)")
         try:
-            Xv, Yv, _ = net._prepare(validation_data[0], validation_data[1], run.loss)
+            Xv, Yv, _ = net._prepare(validation_data[0], validation_data[1], loss)
         except (ValueError, TypeError) as e:  # say which data set is wrong
             raise type(e)(f"validation_data (X_val, Y_val): {e}") from None
-    schedule = schedules.get_schedule(schedule)
+        val_metric = scoring.validation_metric(net, Yv, loss)
+    saver = _checkpoint.saver(checkpoint, checkpoint_every, optimizer, schedule, loss)
+    run = run_class(net, X, Y, loss, optimizer, batch_size, dropout, l1, l2, clip_value,
+                    clip_norm, seed)
     n = len(run.X)
     steps = (n + run.batch_size - 1) // run.batch_size
     sizes = np.minimum(run.batch_size, n - run.batch_size * np.arange(steps))
-    rng = np.random.default_rng(seed)
+    # where this fit starts in its run: the shuffle generator, epochs and steps done
+    session = _checkpoint.Session(net, run.optimizer, seed, epochs, saver, _resume, settings=dict(
+        loss=loss, batch_size=batch_size, shuffle=shuffle, seed=seed, schedule=schedule,
+        patience=patience, restore_best=restore_best, l1=l1, l2=l2, dropout=dropout,
+        clip_value=clip_value, clip_norm=clip_norm, device=device, verbose=verbose,
+        checkpoint_every=checkpoint_every, validation=validation_data is not None))
+    rng = session.rng
     base_lr = run.optimizer.lr
     stepwise = trace is not None or isinstance(run.optimizer, optim.Newton)
     per_epoch = stepwise or validation_data is not None or patience is not None or callbacks
     block = 1 if per_epoch else max(1, min(BLOCK_STEPS // steps, BLOCK_ROWS // n))
-    history, best, best_theta, waited = History(), math.inf, None, 0
+    # a resumed fit goes on with its history and early-stopping state; e0 epochs are in it
+    history, best, best_theta, waited = session.start(History())
+    e0 = len(history.loss)
     if trace is not None:
         if hasattr(trace, "plan"):  # lets the recorder refuse a trace over its memory budget
             trace.plan(net, run.optimizer, n=n, epochs=epochs, batch_size=run.batch_size)
@@ -287,51 +374,57 @@ def fit(net, X, Y, loss="mse", optimizer="sgd", epochs=10, batch_size=32, shuffl
         bar = tqdm(total=epochs, disable=None, unit="epoch", leave=verbose > 0)
     else:
         bar = _NoBar()
-    epoch = 0
+    epoch, first_step, first_epoch, exploded = 0, len(history.step_loss), len(history.loss), False
+    ctrl_c = interrupt.StopOnCtrlC(run.stop).__enter__()
     try:
         while epoch < epochs:
+            session.checkpoint(epoch, steps, history, best, waited, best_theta)  # if one is due
             started = time.perf_counter()
-            E = min(block, epochs - epoch)
+            E = session.block(epoch, min(block, epochs - epoch))
             orders = (np.stack([rng.permutation(n) for _ in range(E)]) if shuffle
                       else np.tile(np.arange(n), (E, 1)))
-            lrs = _block_rates(schedule, base_lr, epoch, E, steps)
+            run_epoch, run_step = session.position(epoch, steps)  # what schedules count
+            lrs = _block_rates(schedule, base_lr, run_epoch, E, steps, run_step)
             step_losses = np.zeros((E, steps))
             if stepwise:
-                status, done = run.stepwise(orders[0], lrs[0], step_losses[0], trace, epoch)
+                status, done = run.stepwise(orders[0], lrs[0], step_losses[0], trace, e0 + epoch)
             else:
-                status, done = run.compiled(orders, lrs, step_losses)
-            if status != cpu_train.OK:
-                raise _diverged(net, run, status, epoch + done // steps, done % steps, steps)
+                status, done = interrupt.call(run.compiled, (orders, lrs, step_losses),
+                                              E * n * interrupt.work_per_row(net))
             seconds = (time.perf_counter() - started) / E
-            history.step_loss.extend(step_losses.ravel().tolist())
-            # row by row (not a BLAS product): the same sums however epochs are blocked
-            history.loss.extend(((step_losses * sizes).sum(axis=1) / n).tolist())
-            history.lr.extend(lrs[:, 0].tolist())
-            history.time.extend([seconds] * E)
+            if status == cpu_train.INTERRUPTED:  # keep every completed step, then stop
+                _record(history, step_losses, lrs, sizes, n, seconds, done)
+                raise interrupt.TrainingInterrupted(history, epoch * steps + done)
+            if status != cpu_train.OK:
+                raise _diverged(net, run, status, e0 + epoch + done // steps, done % steps, steps)
+            _record(history, step_losses, lrs, sizes, n, seconds)
+            exploded = exploded or _check_explosion(history, first_step, first_epoch, explode)
             epoch += E
             bar.update(E)
             logs = {"loss": history.loss[-1]}
             if validation_data is not None:
                 history.val_loss.append(net.evaluate(Xv, Yv, run.loss))
-                history.val_metric.append(net.score(Xv, Yv))
+                history.val_metric.append(net.score(Xv, Yv, metric=val_metric))
                 logs.update(val_loss=history.val_loss[-1], val_metric=history.val_metric[-1])
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
             if not per_epoch:
                 continue
             monitored = logs.get("val_loss", logs["loss"])
             if monitored < best:
-                best, waited, history.best_epoch = monitored, 0, epoch - 1
+                best, waited, history.best_epoch = monitored, 0, e0 + epoch - 1
                 if patience is not None and restore_best:
                     best_theta = net.theta.copy()
             else:
                 waited += 1
-            stop = any([cb(net, epoch - 1, logs) for cb in callbacks])
+            stop = any([cb(net, e0 + epoch - 1, logs) for cb in callbacks])
             if stop or (patience is not None and waited >= patience):
-                history.stopped_epoch = epoch - 1
+                history.stopped_epoch = e0 + epoch - 1
                 break
     finally:
+        ctrl_c.__exit__()
         bar.close()
         run.optimizer.lr = base_lr
+    session.end(epoch, steps, history, best, waited, best_theta)  # before the best weights return
     if best_theta is not None:
         net.theta[...] = best_theta
     if trace is not None:

@@ -28,7 +28,7 @@ from .cpu import (JIT_OPTIONS, backward, forward, inlined, jit, loss_and_gradien
                   mix64)
 from .cpu_optim import _check, _coefficients, _update_range
 
-OK, LOSS_NOT_FINITE, GRAD_NOT_FINITE = 0, 1, 2
+OK, LOSS_NOT_FINITE, GRAD_NOT_FINITE, INTERRUPTED = 0, 1, 2, 3
 
 
 @register_jitable
@@ -136,14 +136,15 @@ def batch_gradient(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf,
 def train_epochs(theta, grad, state, hyper, opt, t0, lrs, sizes, acts, alphas, p_off,
                  a_buf, a_off, z_buf, z_off, delta_buf, y_buf, X, Y, orders,
                  batch_size, loss, scale_c, per_row, per_output, keep, seed,
-                 l1, l2, clip_value, clip_norm, step_losses):
+                 l1, l2, clip_value, clip_norm, step_losses, stop):
     """Epochs e = 0..E-1 over the row orders ``orders[e]``: for each batch s,
     eta = lrs[e, s], then theta <- update(theta, dJ/dtheta) with optimizer ``opt``.
 
     The loss scale is s = scale_c / (m if per_row) / (n_L if per_output)
     for a batch of m rows (the last batch may be smaller). Returns
     (status, steps done); on a non-finite loss or gradient it stops
-    before updating, leaving that step's numbers in the workspaces.
+    before updating, leaving that step's numbers in the workspaces; when
+    ``stop[0]`` is set it returns INTERRUPTED after the step it is in.
     One compiled loop per optimizer (``_EPOCHS[opt]``, see the module notes).
     """
     entry = _EPOCHS.get(opt)
@@ -153,7 +154,7 @@ def train_epochs(theta, grad, state, hyper, opt, t0, lrs, sizes, acts, alphas, p
     return entry((theta, grad, state, hyper, opt, t0, lrs, sizes, acts, alphas, p_off,
                   a_buf, a_off, z_buf, z_off, delta_buf, y_buf, X, Y, orders,
                   batch_size, loss, scale_c, per_row, per_output, keep, seed,
-                  l1, l2, clip_value, clip_norm, step_losses))
+                  l1, l2, clip_value, clip_norm, step_losses, stop))
 
 
 @inlined
@@ -163,7 +164,7 @@ def epochs(rule, args):
     (theta, grad, state, hyper, opt, t0, lrs, sizes, acts, alphas, p_off,
      a_buf, a_off, z_buf, z_off, delta_buf, y_buf, X, Y, orders,
      batch_size, loss, scale_c, per_row, per_output, keep, seed,
-     l1, l2, clip_value, clip_norm, step_losses) = args
+     l1, l2, clip_value, clip_norm, step_losses, stop) = args
     n, n_in = X.shape
     n_out = Y.shape[1]
     L = sizes.shape[0] - 1
@@ -199,30 +200,37 @@ def epochs(rule, args):
             hyper[H_LR] = lrs[e, s]
             c, f = _coefficients(rule, theta, hyper, t)
             _update_range(rule, theta, grad, state, c, f, 0, theta.shape[0])
+            if stop[0] != 0:  # Ctrl-C seen by fit (training.py): stop between steps
+                return INTERRUPTED, t - t0
     return OK, t - t0
 
 
-@jit
+# The entries release the GIL: fit runs long blocks in a worker thread, so
+# that the main thread can take a Ctrl-C and raise ``stop`` (training.py).
+entry = njit(nogil=True, **JIT_OPTIONS)
+
+
+@entry
 def _epochs_sgd(args):
     return epochs(OPT_SGD, args)
 
 
-@jit
+@entry
 def _epochs_adagrad(args):
     return epochs(OPT_ADAGRAD, args)
 
 
-@jit
+@entry
 def _epochs_rmsprop(args):
     return epochs(OPT_RMSPROP, args)
 
 
-@jit
+@entry
 def _epochs_adam(args):
     return epochs(OPT_ADAM, args)
 
 
-@jit
+@entry
 def _epochs_adamw(args):
     return epochs(OPT_ADAMW, args)
 

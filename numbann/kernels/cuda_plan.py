@@ -27,7 +27,7 @@ from . import cuda_layers as cl
 from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, H_LR, IDENTITY, MAXPOOL2D,
                     P_ACT, P_CIN, P_COUT, P_HIN, P_HOUT, P_KH, P_KIND, P_KW, P_NW, P_PAD_H,
                     P_PAD_W, P_RUN, P_STRIDE, P_W, P_WIN, P_WOUT, SOFTMAX, TRAIN_UPDATE)
-from .cpu_train import OK, batch_scale
+from .cpu_train import INTERRUPTED, OK, batch_scale
 from .cuda import activation, dropped, times_slope
 from .cuda_optim import optimizer_update
 from .cuda_train import (Scratch, gather_rows, norm_kernels, penalize_weights, scale_elements,
@@ -249,7 +249,7 @@ def batch_gradient(args, order, start, m, scale, t, mode=TRAIN_UPDATE):
 
 
 def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scale_c,
-                 per_row, per_output, n_out, step_losses):
+                 per_row, per_output, n_out, step_losses, stop):
     """plan_train.train_epochs on the device (``orders`` a device array,
     ``step_args`` with device arrays as in ``launch_step``): returns (status,
     steps done) and fills step_losses (host, E x steps) with one copy."""
@@ -267,8 +267,14 @@ def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scal
             launch_step(step_args, orders[e], start, m, scale, t, scratch, t - t0 - 1)
             hyper[H_LR] = lrs[e, s]
             optimizer_update(opt, theta, grad, state, hyper, t, scratch.halt)
+            if stop[0] != 0:  # Ctrl-C: launch no more steps (queued ones finish)
+                break
+        if stop[0] != 0:
+            break
     status, failed = scratch.halt.copy_to_host()
     done = t - t0 if status == OK else int(failed)
+    if status == OK and stop[0] != 0:
+        status = INTERRUPTED
     losses = scratch.losses.copy_to_host()
     losses[done + 1:] = 0.0
     step_losses[...] = losses.reshape(step_losses.shape)

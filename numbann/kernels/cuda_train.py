@@ -23,7 +23,7 @@ from . import cuda as cuda_kernels
 from .cpu import mix64
 from .cuda import block_sum, larger, smaller
 from .codes import H_LR
-from .cpu_train import GRAD_NOT_FINITE, LOSS_NOT_FINITE, OK, batch_scale
+from .cpu_train import GRAD_NOT_FINITE, INTERRUPTED, LOSS_NOT_FINITE, OK, batch_scale
 from .cuda_optim import optimizer_update
 
 MAX_PARTIAL_SUMS = 1024  # blocks of the gradient-norm reduction (a grid-stride loop)
@@ -165,7 +165,7 @@ def batch_gradient(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf,
 def train_epochs(theta, grad, state, hyper, opt, t0, lrs, sizes, acts, alphas, p_off,
                  a_buf, a_off, z_buf, z_off, delta_buf, y_buf, X, Y, orders,
                  batch_size, loss, scale_c, per_row, per_output, keep, seed,
-                 l1, l2, clip_value, clip_norm, step_losses):
+                 l1, l2, clip_value, clip_norm, step_losses, stop):
     """Epochs e = 0..E-1 over the row orders ``orders[e]`` (a device array):
     for each batch s, eta = lrs[e, s], then theta <- update(theta, dJ/dtheta)
     with the optimizer ``opt`` (cpu_train.train_epochs). Returns (status,
@@ -189,8 +189,14 @@ def train_epochs(theta, grad, state, hyper, opt, t0, lrs, sizes, acts, alphas, p
                         l1, l2, clip_value, clip_norm, scratch, t - t0 - 1)
             hyper[H_LR] = lrs[e, s]
             optimizer_update(opt, theta, grad, state, hyper, t, scratch.halt)
+            if stop[0] != 0:  # Ctrl-C: launch no more steps (queued ones finish)
+                break
+        if stop[0] != 0:
+            break
     status, failed = scratch.halt.copy_to_host()
     done = t - t0 if status == OK else int(failed)
+    if status == OK and stop[0] != 0:
+        status = INTERRUPTED
     losses = scratch.losses.copy_to_host()
     losses[done + 1:] = 0.0
     step_losses[...] = losses.reshape(step_losses.shape)

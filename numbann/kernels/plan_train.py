@@ -16,8 +16,8 @@ from .codes import (CONV2D, DENSE, H_LR, OPT_ADAGRAD, OPT_ADAM, OPT_ADAMW, OPT_N
                     OPT_RMSPROP, OPT_SGD, P_KIND, P_NW, P_W, TRAIN_UPDATE)
 from .cpu import inlined, jit, mix64
 from .cpu_optim import _check, _coefficients, _update_range
-from .cpu_train import (GRAD_NOT_FINITE, LOSS_NOT_FINITE, OK, batch_scale, clip, gather_rows,
-                        penalize)
+from .cpu_train import (GRAD_NOT_FINITE, INTERRUPTED, LOSS_NOT_FINITE, OK, batch_scale, clip,
+                        entry, gather_rows, penalize)
 from .plan import plan_backward, plan_forward, plan_loss
 
 
@@ -67,12 +67,13 @@ def batch_gradient(args, order, start, m, scale, t):
 
 
 def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scale_c,
-                 per_row, per_output, n_out, step_losses):
+                 per_row, per_output, n_out, step_losses, stop):
     """Epochs e = 0..E-1 over the row orders ``orders[e]``: for each batch s,
     eta = lrs[e, s], then theta <- update(theta, dJ/dtheta) with optimizer
     ``opt``. The loss scale is s = scale_c / (m if per_row) / (n_L if
     per_output). Returns (status, steps done); on a non-finite loss or
-    gradient it stops before updating. ``step_args``: the tuple of
+    gradient it stops before updating; INTERRUPTED after the step in which
+    ``stop[0]`` is set. ``step_args``: the tuple of
     ``train_step`` (theta, grad, plan, running, alphas, workspaces, X, Y, loss,
     keep, seed, l1, l2, clip_value, clip_norm)."""
     entry = _EPOCHS.get(opt)
@@ -80,14 +81,14 @@ def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scal
         raise ValueError("train_epochs: Newton's method is not a fused update"
                          if opt == OPT_NEWTON else "train_epochs: unknown optimizer code")
     return entry(step_args, (state, hyper, opt, t0, lrs, orders, batch_size, scale_c, per_row,
-                             per_output, n_out, step_losses))
+                             per_output, n_out, step_losses, stop))
 
 
 @inlined
 def epochs(rule, step_args, loop_args):
     """train_epochs' loop for the optimizer code ``rule`` (a constant where inlined)."""
     (state, hyper, opt, t0, lrs, orders, batch_size, scale_c, per_row, per_output, n_out,
-     step_losses) = loop_args
+     step_losses, stop) = loop_args
     theta = step_args[0]
     grad = step_args[1]
     n = orders.shape[1]
@@ -108,30 +109,32 @@ def epochs(rule, step_args, loop_args):
             hyper[H_LR] = lrs[e, s]
             c, f = _coefficients(rule, theta, hyper, t)
             _update_range(rule, theta, grad, state, c, f, 0, theta.shape[0])
+            if stop[0] != 0:  # Ctrl-C seen by fit: stop between steps
+                return INTERRUPTED, t - t0
     return OK, t - t0
 
 
-@jit
+@entry
 def _epochs_sgd(step_args, loop_args):
     return epochs(OPT_SGD, step_args, loop_args)
 
 
-@jit
+@entry
 def _epochs_adagrad(step_args, loop_args):
     return epochs(OPT_ADAGRAD, step_args, loop_args)
 
 
-@jit
+@entry
 def _epochs_rmsprop(step_args, loop_args):
     return epochs(OPT_RMSPROP, step_args, loop_args)
 
 
-@jit
+@entry
 def _epochs_adam(step_args, loop_args):
     return epochs(OPT_ADAM, step_args, loop_args)
 
 
-@jit
+@entry
 def _epochs_adamw(step_args, loop_args):
     return epochs(OPT_ADAMW, step_args, loop_args)
 

@@ -7,10 +7,11 @@ import math
 
 import numpy as np
 
+from .. import io as nbio
 from ._text import Text
 from .records import LayerRecord, StepRecord  # noqa: F401 (LayerRecord: the package exports it)
 
-FORMAT = "numbann-trace"
+FORMAT = nbio.TRACE  # "numbann-trace", also in the meta
 VERSION = 1
 
 class Trace:
@@ -231,9 +232,7 @@ class Trace:
                 data[name] = getattr(self, name)
         doc = {"meta": meta, "steps": step_meta, "history": self.history}
         data["json"] = np.array(json.dumps(doc))
-        saver = np.savez_compressed if compressed else np.savez
-        with open(path, "wb") as f:
-            saver(f, **data)
+        nbio.write(path, data, nbio.TRACE, compressed=compressed)  # atomic, checksummed
         return path
 
     def to_dict(self, steps=None):
@@ -353,24 +352,32 @@ def _human(nbytes):
 
 
 def load_trace(path):
-    """Read a trace written by :meth:`Trace.save` (bit-exact)."""
-    with np.load(path, allow_pickle=False) as data:
-        doc = json.loads(str(data["json"]))
+    """Read a trace written by :meth:`Trace.save` (bit-exact). A damaged,
+    foreign or newer file raises :class:`numbann.NumbannFileError` naming it."""
+    _, _, data = nbio.read(path, (nbio.TRACE,), legacy=("json",))
+    doc = nbio.json_entry(path, data, "json")
+    try:
         meta = doc["meta"]
         if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a numbann trace file")
-        flat = {k[len("data/"):]: data[k] for k in data.files if k.startswith("data/")}
+            raise ValueError("its meta does not describe a numbann trace")
+        flat = {k[len("data/"):]: v for k, v in data.items() if k.startswith("data/")}
         loss, lr = data["loss"], data["lr"]
-        flat_arrays = {name: data[name] if name in data.files else None for name in _FLAT}
-    L = len(meta["sizes"]) - 1
-    offsets = dict.fromkeys(flat, 0)
-    records = []
-    for i, sm in enumerate(doc["steps"]):
-        arrays = {}
-        for k, shape in sm["arrays"].items():
-            size = int(np.prod(shape, dtype=np.int64))
-            arrays[k] = flat[k][offsets[k]:offsets[k] + size].reshape(shape)
-            offsets[k] += size
-        records.append(StepRecord(sm["step"], sm["t"], sm["epoch"], sm["m"], loss[i], lr[i],
-                                  arrays, L, sm["extras"]))
-    return Trace(meta, records, doc["history"], **flat_arrays)
+        L = len(meta["sizes"]) - 1
+        offsets = dict.fromkeys(flat, 0)
+        records = []
+        for i, sm in enumerate(doc["steps"]):
+            arrays = {}
+            for k, shape in sm["arrays"].items():
+                size = int(np.prod(shape, dtype=np.int64))
+                arrays[k] = flat[k][offsets[k]:offsets[k] + size].reshape(shape)
+                offsets[k] += size
+            records.append(StepRecord(sm["step"], sm["t"], sm["epoch"], sm["m"], loss[i], lr[i],
+                                      arrays, L, sm["extras"]))
+        flat_arrays = {name: nbio.params(path, data, name, meta["dtype"], finite=False)
+                       if name in data else None for name in _FLAT}
+        return Trace(meta, records, doc["history"], **flat_arrays)
+    except nbio.NumbannFileError:
+        raise
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
+        raise nbio.NumbannFileError(f"{path}: not a valid trace ({type(e).__name__}: "
+                                    f"{e})") from None
