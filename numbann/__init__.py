@@ -8,7 +8,8 @@ from .gradcheck import gradcheck
 from .interrupt import TrainingInterrupted
 from .io import NumbannFileError
 from .layers import AvgPool2D, BatchNorm, Conv2D, Flatten, MaxPool2D
-from .model import MLP, Dense, Network, Step, load
+from .base import Step
+from .model import MLP, Dense, Network, load
 from .optim import SGD, Adagrad, Adam, AdamW, Momentum, Newton, RMSprop
 from .perceptron import Perceptron, perceptron_output
 from .sequential import Sequential

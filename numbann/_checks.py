@@ -112,7 +112,7 @@ def seed(value, name="seed"):
 
 def network(net, name="net"):
     """A numbann network (MLP, Network or Sequential)."""
-    from .model import Model
+    from .base import Model
     if not isinstance(net, Model):
         raise TypeError(f"{name} must be a numbann network (MLP, Network or Sequential), got "
                         f"{type(net).__name__}")

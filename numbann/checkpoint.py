@@ -121,7 +121,7 @@ class Session:
                         int(opt.t), opt._run_token)
 
     def _write(self, state, history, best, waited, best_theta):
-        from .model import network_arrays
+        from .base import network_arrays
         arrays = network_arrays(self.net)
         optimizer = _encode(self.optimizer, "optimizer", _OPTIMIZERS, arrays)
         hyper = arrays["optimizer/hyper"] = self.optimizer.hyper.copy()

@@ -124,7 +124,7 @@ def _compute(metric, a, Y):
 
 
 def score(net, X, Y, metric=None):
-    """See :meth:`numbann.model.Model.score`."""
+    """See :meth:`numbann.base.Model.score`."""
     Y = _checks.targets(Y, "Y", labels=True)
     metric = resolve(net, Y, metric)
     Y = _prepare(net, Y, metric)

@@ -16,7 +16,7 @@ from .kernels import codes
 from .kernels.conv_direct import scratch_size
 from .kernels.plan import plan_forward, plan_loss, plan_loss_and_gradient
 from .layers import Layer
-from .model import FORWARD_CHUNK, NO_SEED, LayerList, Model, Step
+from .base import FORWARD_CHUNK, NO_SEED, LayerList, Model, Step
 
 
 class PlanWorkspace:
@@ -207,25 +207,10 @@ class Sequential(Model):
     def n_outputs(self):
         return self.shapes[-1][0]
 
-    def copy(self, dtype=None):
-        """An independent network with the same layers and (cast) parameters and buffers."""
-        other = Sequential.__new__(Sequential)
-        other.__dict__.update(self.__dict__)
-        other.dtype = _checks.as_dtype(dtype or self.dtype)
-        other.theta = self.theta.astype(other.dtype, copy=True)
-        other.running = self.running.astype(other.dtype, copy=True)
-        other._bind_views()
-        other._workspace = None
-        return other
+    def _new_workspace(self, m):
+        return PlanWorkspace(self, m)
 
     # ------------------------------------------------------------ passes
-
-    def workspace(self, m):
-        """The reusable buffers for batches of up to m rows (grown on demand)."""
-        ws = self._workspace
-        if ws is None or ws.capacity < m or ws.z_buf.dtype != self.dtype:
-            ws = self._workspace = PlanWorkspace(self, m)
-        return ws
 
     def _inputs(self, X, name="X"):
         return _checks.samples(X, self.input_shape, self.dtype, name)
@@ -278,7 +263,7 @@ class Sequential(Model):
 
     def backprop(self, X, Y, loss="mse"):
         """One forward and backward pass of a training step (batch statistics),
-        returning every number as a :class:`~numbann.model.Step` with each
+        returning every number as a :class:`~numbann.base.Step` with each
         layer's natural shapes."""
         X, Y, loss = self._prepare(X, Y, loss)
         grad = np.zeros_like(self.theta)

@@ -205,7 +205,7 @@ def test_explain_conv_weight_sums_over_every_visited_position(traced, index):
     assert len(e.terms) == r.m * 4 * 4                     # m Ho Wo
     assert e.product == pytest.approx(r.dW[1][index], rel=1e-12, abs=1e-15)
     assert "dW[1][o,c,i,j] = sum_{m,p,q} delta[1][m,o,p,q] * a[0][m,c,p*s-ph+i, q*s-pw+j]" in e
-    assert f"= a sum of m Ho Wo = 4 * 4 * 4 = 64 terms" in e
+    assert "= a sum of m Ho Wo = 4 * 4 * 4 = 64 terms" in e
     if index[2] == 0:                                      # row -1 for p = 0: padding
         assert "read the zero padding" in e
 

@@ -44,7 +44,7 @@ u /= np.linalg.norm(u)
 etas = [1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001] if L.quick else list(np.logspace(0, -5, 16))
 rows = {"descent": [], "random": []}
 for direction in ("descent", "random"):
-    L.section(f"Delta w = -eta grad C" if direction == "descent" else
+    L.section("Delta w = -eta grad C" if direction == "descent" else
               "Delta w = eta ||grad C|| u, u a random unit vector")
     for eta in etas:
         dw = -eta * g if direction == "descent" else eta * np.linalg.norm(g) * u
