@@ -27,11 +27,10 @@ from . import cuda_layers as cl
 from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, H_LR, IDENTITY, MAXPOOL2D,
                     P_ACT, P_CIN, P_COUT, P_HIN, P_HOUT, P_KH, P_KIND, P_KW, P_NW, P_PAD_H,
                     P_PAD_W, P_RUN, P_STRIDE, P_W, P_WIN, P_WOUT, SOFTMAX, TRAIN_UPDATE)
-from .cpu_train import INTERRUPTED, OK, batch_scale
 from .cuda import activation, dropped, times_slope
 from .cuda_optim import optimizer_update
-from .cuda_train import (Scratch, gather_rows, norm_kernels, penalize_weights, scale_elements,
-                         step_seed)
+from .cuda_train import (Scratch, block_result, block_steps, gather_rows, norm_kernels,
+                         penalize_weights, scale_elements, step_seed)
 
 
 @cuda.jit
@@ -255,27 +254,11 @@ def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scal
     steps done) and fills step_losses (host, E x steps) with one copy."""
     theta, grad, X = step_args[0], step_args[1], step_args[16]
     n = X.shape[0]
-    n_epochs, n_steps = step_losses.shape
-    scratch = Scratch(n_epochs * n_steps, grad)
+    scratch = Scratch(step_losses.size, grad)
     t = t0
-    for e in range(n_epochs):
-        for s in range(n_steps):
-            start = s * batch_size
-            m = min(batch_size, n - start)
-            scale = batch_scale(scale_c, per_row, per_output, m, n_out)
-            t += 1
-            launch_step(step_args, orders[e], start, m, scale, t, scratch, t - t0 - 1)
-            hyper[H_LR] = lrs[e, s]
-            optimizer_update(opt, theta, grad, state, hyper, t, scratch.halt)
-            if stop[0] != 0:  # Ctrl-C: launch no more steps (queued ones finish)
-                break
-        if stop[0] != 0:
-            break
-    status, failed = scratch.halt.copy_to_host()
-    done = t - t0 if status == OK else int(failed)
-    if status == OK and stop[0] != 0:
-        status = INTERRUPTED
-    losses = scratch.losses.copy_to_host()
-    losses[done + 1:] = 0.0
-    step_losses[...] = losses.reshape(step_losses.shape)
-    return int(status), done
+    for e, s, start, m, scale, t in block_steps(step_losses.shape, n, batch_size, scale_c,
+                                                per_row, per_output, n_out, t0, stop):
+        launch_step(step_args, orders[e], start, m, scale, t, scratch, t - t0 - 1)
+        hyper[H_LR] = lrs[e, s]
+        optimizer_update(opt, theta, grad, state, hyper, t, scratch.halt)
+    return block_result(scratch, t - t0, stop, step_losses)

@@ -174,27 +174,37 @@ def train_epochs(theta, grad, state, hyper, opt, t0, lrs, sizes, acts, alphas, p
     whose J is written."""
     n = X.shape[0]
     n_out = int(sizes[-1])
-    n_epochs, n_steps = step_losses.shape
-    scratch = Scratch(n_epochs * n_steps, grad)
+    scratch = Scratch(step_losses.size, grad)
     t = t0
-    for e in range(n_epochs):
-        order = orders[e]
-        for s in range(n_steps):
+    for e, s, start, m, scale, t in block_steps(step_losses.shape, n, batch_size, scale_c,
+                                                per_row, per_output, n_out, t0, stop):
+        launch_step(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off,
+                    delta_buf, y_buf, X, Y, orders[e], start, m, loss, scale, keep, seed, t,
+                    l1, l2, clip_value, clip_norm, scratch, t - t0 - 1)
+        hyper[H_LR] = lrs[e, s]
+        optimizer_update(opt, theta, grad, state, hyper, t, scratch.halt)
+    return block_result(scratch, t - t0, stop, step_losses)
+
+
+def block_steps(shape, n, batch_size, scale_c, per_row, per_output, n_out, t0, stop):
+    """(e, s, start, m, loss scale, t) of each step of a block of epochs on the
+    host; after a Ctrl-C (``stop[0]`` set) no more steps (queued ones finish)."""
+    t = t0
+    for e in range(shape[0]):
+        for s in range(shape[1]):
             start = s * batch_size
             m = min(batch_size, n - start)
-            scale = batch_scale(scale_c, per_row, per_output, m, n_out)
             t += 1
-            launch_step(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off,
-                        delta_buf, y_buf, X, Y, order, start, m, loss, scale, keep, seed, t,
-                        l1, l2, clip_value, clip_norm, scratch, t - t0 - 1)
-            hyper[H_LR] = lrs[e, s]
-            optimizer_update(opt, theta, grad, state, hyper, t, scratch.halt)
-            if stop[0] != 0:  # Ctrl-C: launch no more steps (queued ones finish)
-                break
-        if stop[0] != 0:
-            break
+            yield e, s, start, m, batch_scale(scale_c, per_row, per_output, m, n_out), t
+            if stop[0] != 0:
+                return
+
+
+def block_result(scratch, launched, stop, step_losses):
+    """(status, steps done) of a block, with its step losses copied to the host:
+    a non-finite step halts the updates (the device flag), a Ctrl-C the launches."""
     status, failed = scratch.halt.copy_to_host()
-    done = t - t0 if status == OK else int(failed)
+    done = launched if status == OK else int(failed)
     if status == OK and stop[0] != 0:
         status = INTERRUPTED
     losses = scratch.losses.copy_to_host()
