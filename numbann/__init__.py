@@ -13,6 +13,6 @@ from .model import MLP, Dense, Network, load
 from .optim import SGD, Adagrad, Adam, AdamW, Momentum, Newton, RMSprop
 from .perceptron import Perceptron, perceptron_output
 from .sequential import Sequential
-from .training import History, LossExplosionWarning, TrainingDiverged
+from .history import History, LossExplosionWarning, TrainingDiverged
 
 __version__ = "0.1.0"

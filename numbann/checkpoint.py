@@ -206,7 +206,7 @@ def resume(path):
     checkpoint was taken. A damaged, foreign or newer file raises
     :class:`numbann.NumbannFileError` naming the file."""
     from .model import network_from_arrays
-    from .training import History
+    from .history import History
     _, _, arrays = nbio.read(path, (nbio.CHECKPOINT,))
     doc = nbio.json_entry(path, arrays, "checkpoint")
     net = network_from_arrays(path, arrays)
