@@ -2,13 +2,14 @@
 through the public API: each layer sits between an identity layer (so that
 delta[1] is dJ/dX) and the output, and the upstream gradient G is fed in as
 the derivative of a sum-of-squares loss, J = sum (a - Y)^2 with Y = a - G/2."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import numbann as nb
 from numbann.kernels import codes
 from numbann.losses import get as get_loss
-from conftest import FIXTURES
 
 SUM_MSE = get_loss("mse", "sum")
 CNN = [nb.Conv2D(3, 3, padding=1), nb.MaxPool2D(2), nb.BatchNorm(),
@@ -48,7 +49,7 @@ def identity_first(shape):
 
 def conv_cases():
     """(case, algorithm) for every fixture conv case; the direct kernels take stride 1 only."""
-    with np.load(FIXTURES / "layers.npz") as ref:
+    with np.load(Path(__file__).parent / "fixtures" / "layers.npz") as ref:
         strides = {f"conv{i}": int(ref[f"conv{i}/config"][6]) for i in range(6)}
     return [pytest.param(case, algorithm, id=f"{case}-{name}") for case, stride in strides.items()
             for algorithm, name in ((codes.IM2COL, "im2col"), (codes.DIRECT, "direct"))
