@@ -168,3 +168,24 @@ def test_the_size_rule_picks_direct_for_large_stride_1_layers():
                                       nb.Conv2D(4, 3, stride=2), nb.Flatten(), nb.Dense(2)])
     assert [int(r[codes.P_ALGO]) for r in net.plan[[0, 2, 3]]] == \
         [codes.DIRECT, codes.IM2COL, codes.IM2COL]
+
+
+@pytest.mark.parametrize("k, padding", [(5, 0), (5, "same"), (4, 1), (3, "same"), (2, 0)])
+def test_direct_and_im2col_agree(k, padding):
+    """Every kernel width the direct kernels special-case (3, 5) or not, against im2col."""
+    rng = np.random.default_rng(k)
+    X, G = rng.normal(size=(3, 2, 9, 8)), None
+    steps = {}
+    for algorithm in (codes.IM2COL, codes.DIRECT):
+        net = nb.Sequential((2, 9, 8), [nb.AvgPool2D(1), nb.Conv2D(3, k, padding=padding,
+                                                                   activation="tanh"),
+                                        nb.Flatten()], seed=1)
+        assert force(net, algorithm) == 1
+        G = rng.normal(size=(3, net.n_outputs)) if G is None else G
+        steps[algorithm] = upstream(net, X, G)
+    a, b = steps[codes.IM2COL], steps[codes.DIRECT]
+    for name in ("z", "delta"):
+        np.testing.assert_allclose(getattr(b, name)[2], getattr(a, name)[2], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(b.delta[1], a.delta[1], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(b.dW[2], a.dW[2], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(b.db[2], a.db[2], rtol=1e-12, atol=1e-13)
