@@ -62,6 +62,14 @@ def im2col_elements(a_prev, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, cols):
 
 
 @ck.device_function
+def plane_position(k, H, W):
+    """(i C + c, h, w) of element k of an NCHW tensor with H x W planes."""
+    ic = k // (H * W)
+    h = (k - ic * H * W) // W
+    return ic, h, k - ic * H * W - h * W
+
+
+@ck.device_function
 def windows(h, k, stride, pad, n_out):
     """(first, last + 1): the output rows p whose window (k taps from
     tap(p, 0, stride, pad)) holds input row h, clipped to 0..n_out-1."""
@@ -77,9 +85,7 @@ def col2im_elements(dcols, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, delta_pre
     k = cuda.grid(1)
     if k < m * C * H * W:
         K = C * kh * kw
-        ic = k // (H * W)
-        h = (k - ic * H * W) // W
-        w = k - ic * H * W - h * W
+        ic, h, w = plane_position(k, H, W)
         i = ic // C
         c = ic - i * C
         cast = delta_prev.dtype.type
@@ -204,9 +210,7 @@ def maxpool_elements(a_prev, z, where, m, C, H, W, k_h, k_w, stride, Ho, Wo):
     h W + w in the plane (``beats``: a NaN wins); one thread per output."""
     out = cuda.grid(1)
     if out < m * C * Ho * Wo:
-        ic = out // (Ho * Wo)
-        p = (out - ic * Ho * Wo) // Wo
-        q = out - ic * Ho * Wo - p * Wo
+        ic, p, q = plane_position(out, Ho, Wo)
         base = ic * H * W
         arg = tap(p, 0, stride, 0) * W + tap(q, 0, stride, 0)
         best = a_prev[base + arg]
@@ -226,9 +230,7 @@ def maxpool_back_elements(delta, where, delta_prev, m, C, H, W, Ho, Wo, k_h, k_w
     that (h, w) won, in row-major order; one thread per input element."""
     k = cuda.grid(1)
     if k < m * C * H * W:
-        ic = k // (H * W)
-        h = (k - ic * H * W) // W
-        w = k - ic * H * W - h * W
+        ic, h, w = plane_position(k, H, W)
         cast = delta_prev.dtype.type
         total = cast(0)
         p0, p1 = windows(h, k_h, stride, 0, Ho)
@@ -246,9 +248,7 @@ def avgpool_elements(a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo):
     """z[l][i, c, p, q] = 1/(k_h k_w) sum_{u,v} a[l-1][i, c, p s + u, q s + v]."""
     out = cuda.grid(1)
     if out < m * C * Ho * Wo:
-        ic = out // (Ho * Wo)
-        p = (out - ic * Ho * Wo) // Wo
-        q = out - ic * Ho * Wo - p * Wo
+        ic, p, q = plane_position(out, Ho, Wo)
         cast = z.dtype.type
         total = cast(0)
         for u in range(k_h):
@@ -264,9 +264,7 @@ def avgpool_back_elements(delta, delta_prev, m, C, H, W, k_h, k_w, stride, Ho, W
     CPU's running sum; one thread per input element."""
     k = cuda.grid(1)
     if k < m * C * H * W:
-        ic = k // (H * W)
-        h = (k - ic * H * W) // W
-        w = k - ic * H * W - h * W
+        ic, h, w = plane_position(k, H, W)
         inv = pool_scale(k_h, k_w)
         cast = delta_prev.dtype.type
         total = cast(0)
