@@ -408,7 +408,7 @@ def test_explain_hidden_weight_sums_the_delta_paths():
         assert e.recorded == pytest.approx(hand, rel=1e-12)
     e = tr.explain(0, "W", 1, j, k)
     assert e.factors["paths"].shape == (3, 2)
-    assert f"delta[2]_0 W[2][0,{j}]" in e and "sum of paths" in e
+    assert f"delta[2]_i W[2][i,{j}]" in e and "sum of paths" in e
     # every weight and bias of the network
     for l in (1, 2):
         for jj in range(net.sizes[l]):

@@ -1,4 +1,4 @@
-"""Number formatting shared by replay, explain and the diagnostics report."""
+"""Number and matrix formatting shared by replay, explain and the diagnostics report."""
 import math
 
 import numpy as np
@@ -41,10 +41,34 @@ def arr(a, digits=4, width=100):
         formatter={"float_kind": lambda v: num(v, digits)})
 
 
-def indent(text, prefix):
-    """``prefix`` before every line but the first (for `` = `` continuations)."""
-    lines = text.split("\n")
-    return "\n".join([lines[0]] + [prefix + line for line in lines[1:]])
+SMALL = 24  # matrices up to this many numbers are written on one line
+
+
+def inline(M, digits):
+    """A small matrix on one line ``[[1, 2], [3, 4]]``; a big one by its shape."""
+    M = np.asarray(M)
+    if M.ndim == 2 and M.size <= SMALL:
+        return "[" + ", ".join(arr(row, digits) for row in M) + "]"
+    if M.ndim == 2:
+        return f"<{M.shape[0]} x {M.shape[1]} matrix>"
+    return arr(M, digits)
+
+
+def show(label, M, digits, pad):
+    """``label = value``: one line for a small matrix, an indented block otherwise."""
+    M = np.asarray(M)
+    if M.ndim == 2 and M.size <= SMALL:
+        return f"{pad}{label} = {inline(M, digits)}"
+    return block(label, M, digits, pad)
+
+
+def block(label, value, digits, pad):
+    """``label = value`` with a multi-line value indented under it."""
+    text = arr(value, digits)
+    if "\n" not in text and len(label) + len(text) < 110:
+        return f"{pad}{label} = {text}"
+    lines = [line for line in text.split("\n") if line.strip()]  # numpy spaces 3-D blocks
+    return f"{pad}{label} =\n" + "\n".join(pad + "    " + line for line in lines)
 
 
 def shape_name(shape, names):

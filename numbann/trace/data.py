@@ -147,28 +147,34 @@ class Trace:
     # --------------------------------------------------------------- teaching
 
     def replay(self, step, sample=0, vectorized=False, digits=4, layer=None, channel=0,
-               position=None):
-        """The step's forward and backward pass in the course's notation with
-        the recorded numbers (one sample, or ``vectorized=True`` for the
-        whole kept batch of a dense network). With conv, pooling or
-        BatchNorm layers: each layer at one output (``channel``,
-        ``position=(p, q)``, default the centre), or only ``layer``.
-        Returns printable text."""
+               position=None, notation="batch"):
+        """The step's forward and backward pass with the recorded numbers (one
+        sample, or ``vectorized=True`` for the whole kept batch of a dense
+        network), in numbann's batch-major form (``notation="batch"``) or the
+        course's column-major one (``"course"``: ``Z[l] = W[l] A[l-1] + b[l]``,
+        ``dZ[l] = W[l+1]^T dZ[l+1] * g'(Z[l])``, ``dW[l] = 1/m dZ[l]
+        A[l-1]^T``; dense networks). With conv, pooling or BatchNorm layers:
+        each layer at one output (``channel``, ``position=(p, q)``, default
+        the centre), or only ``layer``. Returns printable text."""
         from .replay import replay
         return replay(self, step, sample=sample, vectorized=vectorized, digits=digits,
-                      layer=layer, channel=channel, position=position)
+                      layer=layer, channel=channel, position=position, notation=notation)
 
-    def explain(self, step, param, l, *index, paths="one", digits=6):
-        """dJ/dW[l][j, k] (``param="W"``) or dJ/db[l][j] (``"b"``) as the
+    def explain(self, step, param, l, *index, paths="one", digits=6, max_rows=8, max_paths=8):
+        """``dJ/dW[l][j, k]`` (``param="W"``) or ``dJ/db[l][j]`` (``"b"``) as the
         chain-rule product with every factor, checked against the recorded
-        gradient; a conv weight takes four indices ``(o, c, i, j)`` and is
-        written as the sum over the positions its filter visited, a
-        BatchNorm gamma/beta one (the channel). Returns an
+        gradient; a hidden dense weight as one term per row and path
+        (``delta[l+1]_i W[l+1][i,j] g'(z[l]_j) a[l-1]_k``; ``paths="full"``:
+        every path to the outputs), listing the largest ``max_paths`` terms
+        of the first ``max_rows`` rows; a conv weight takes four indices
+        ``(o, c, i, j)`` and is written as the sum over the positions its
+        filter visited, a BatchNorm gamma/beta one (the channel). Returns an
         :class:`numbann.trace.explain.Explanation`."""
         from .explain import explain
         if not index:
             raise TypeError(f"explain(step, {param!r}, l, ...) needs the index of the parameter")
-        return explain(self, step, param, l, *index, paths=paths, digits=digits)
+        return explain(self, step, param, l, *index, paths=paths, digits=digits,
+                       max_rows=max_rows, max_paths=max_paths)
 
     def diagnostics(self, **kw):
         from .diagnostics import diagnostics

@@ -5,15 +5,15 @@ Everything here is recomputed in NumPy from the recorded numbers (not by the
 kernels), so an explanation (or a replay, ``replay.py``) is also a check of
 the engine: the text says whether the recomputed values match the recorded ones.
 """
-import itertools
-
 import numpy as np
 
 from .. import activations as _activations
 from .. import losses as _losses
 from ._text import Text, num
+from .explain_paths import path_factors, path_lines
 
 FUSED = {("bce", "sigmoid"), ("ce", "softmax"), ("kl", "softmax")}
+CLAMP = 1e-12  # dJ/da divides by a (1 - a) (BCE) or a (KL), clamped below at this
 
 
 # ------------------------------------------------------------------ formulas
@@ -69,11 +69,11 @@ def dJ_da(loss, s, a, y):
     if loss == "mae":
         return s * np.sign(a - y)
     if loss == "bce":
-        return s * (a - y) / np.maximum(a * (1 - a), 1e-12)
+        return s * (a - y) / np.maximum(a * (1 - a), CLAMP)
     if loss == "hinge":
         return np.where(1 - y * a > 0, -s * y, 0.0)
     if loss == "kl":
-        return -s * y / np.maximum(a, 1e-12)
+        return -s * y / np.maximum(a, CLAMP)
     raise ValueError(f"{loss} is only defined with its fused softmax head")
 
 
@@ -129,6 +129,11 @@ class _Ctx:
     def a(self, l):
         return self.get("x") if l == 0 else self.get(f"a/{l}")
 
+    def slope(self, l):
+        """g'(z[l]) of the recorded rows, from the recorded z[l] and a[l]."""
+        return slope(self.acts[l - 1], self.alphas[l - 1], self.get(f"z/{l}"),
+                     self.get(f"a/{l}"))
+
     def g_text(self, l):
         name = self.acts[l - 1]
         return _activations.get(name, self.alphas[l - 1] if name in ("leaky_relu", "elu")
@@ -163,26 +168,34 @@ def _row_index(rec, sample):
 class Explanation(Text):
     """The text of an explanation, with the numbers as attributes:
     ``product`` (the chain-rule sum), ``recorded`` (the recorded gradient,
-    None if not kept), ``ok`` (they agree to rounding), ``terms`` (one per
-    batch row), ``factors`` (name -> per-row array)."""
+    None if not kept), ``ok`` (they agree to rounding), ``terms`` (what is
+    summed: one per batch row for an output layer, ``(rows, paths)`` for a
+    hidden dense layer, one per position for a conv weight), ``factors``
+    (name -> array of the factors, per row or per row and path), ``paths``
+    (hidden dense layer: the units of each path in layers l+1.., else None)."""
 
-    def __new__(cls, text, product, recorded, ok, terms, factors):
+    def __new__(cls, text, product, recorded, ok, terms, factors, paths=None):
         self = super().__new__(cls, text)
         self.product, self.recorded, self.ok = product, recorded, ok
-        self.terms, self.factors = terms, factors
+        self.terms, self.factors, self.paths = terms, factors, paths
         return self
 
 
-def explain(trace, step, param, l, j, k=None, *more, paths="one", digits=6, max_rows=8):
+def explain(trace, step, param, l, j, k=None, *more, paths="one", digits=6, max_rows=8,
+            max_paths=8):
     """dJ/dW[l][j, k] or dJ/db[l][j] at ``step`` as the chain rule with every
     factor's value, summed over the batch's rows, checked against the
     recorded gradient.
 
-    Output layer: dJ/da * da/dz * dz/dw per row. Hidden layer: the summed
-    delta paths, ``sum_p delta[l+1]_p W[l+1][p, j]`` (``paths="one"``, using
-    the recorded delta[l+1]) or every path down to the output units
-    (``paths="full"``), times g'(z[l]_j) and dz/dw = a[l-1]_k (1 for a bias).
-    Needs all rows of the batch (``samples=None``) for the check.
+    Output layer: dJ/da * da/dz * dz/dw per row (the fused dJ/dz = s (a - y)
+    of a softmax head, and of a sigmoid + BCE head whose a (1 - a) vanishes).
+    Hidden layer: one term per row and path (``explain_paths``),
+    ``delta[l+1]_i W[l+1][i,j] g'(z[l]_j) a[l-1]_k`` through each unit i of
+    layer l+1 (``paths="one"``, using the recorded delta[l+1]), or every
+    path down to the output units (``paths="full"``); the largest
+    ``max_paths`` terms of the first ``max_rows`` rows are listed, and what
+    is left out is counted and summed. Needs all rows of the batch
+    (``samples=None``) for the check.
 
     A layer of a network with conv, pooling or BatchNorm layers (or a Dense
     layer followed by one) is explained from its recorded delta[l]
@@ -213,10 +226,9 @@ def explain(trace, step, param, l, j, k=None, *more, paths="one", digits=6, max_
         if k is None or not 0 <= k < n_prev:
             raise IndexError(f"input k = {k}: W[{l}] has columns 0..{n_prev - 1}")
         target = f"W[{l}][{j},{k}]"
-        x_key = "x" if l == 1 else f"a/{l - 1}"
-        c.need(x_key)
+        c.need("x" if l == 1 else f"a/{l - 1}")
         dzdw = c.a(l - 1)[:, k]
-        dzdw_text = f"a[{l - 1}]_{k}" if l > 1 else f"x_{k}"
+        dzdw_text = f"a[{l - 1}]_{k}" + (" = x_" + str(k) if l == 1 else "")
     else:
         if k is not None:
             raise ValueError("a bias has one index: explain(step, 'b', l, j)")
@@ -225,84 +237,118 @@ def explain(trace, step, param, l, j, k=None, *more, paths="one", digits=6, max_
         dzdw_text = "1"
     if paths not in ("one", "full"):
         raise ValueError(f"paths must be 'one' or 'full', got {paths!r}")
-    out = [f"dJ/d{target} at step {rec.step} (epoch {rec.epoch}), summed over the batch's rows"]
-    factors = {}
-    act = c.acts[l - 1]
+    out = [f"dJ/d{target} at step {rec.step} (epoch {rec.epoch}), summed over the batch's "
+           f"rows r"]
     if l == L:
-        c.need(f"a/{L}", "y", f"z/{L}")
-        z, a, y = c.get(f"z/{L}"), c.get(f"a/{L}"), c.get("y")
-        if act == "softmax" and c.fused():
-            dz = output_delta(c.loss_name, act, c.alphas[-1], c.s, z, a, y)[:, j]
-            factors["dJ/dz"] = dz
-            out.append(f"  = sum_i dJ/dz[{L}]_i{j} * dz[{L}]_i{j}/d{target}")
-            out.append(f"  softmax and {c.loss_name} fused: dJ/dz_j = s (a_j sum_k y_k - y_j), "
-                       f"{_s(c, digits)}; "
-                       f"dz/d{target} = {dzdw_text}")
-            cols = [("dJ/dz", dz)]
-        elif act == "softmax":
-            g = dJ_da(c.loss_name, c.s, a, y)
-            dz = a[:, j] * (g[:, j] - (g * a).sum(axis=1))
-            factors["dJ/dz"] = dz
-            out.append(f"  = sum_i [sum_q dJ/da_q da_q/dz_j]_i * dz[{L}]_i{j}/d{target}   "
-                       f"(softmax's Jacobian da_q/dz_j = a_q (1[q=j] - a_j))")
-            cols = [("dJ/dz", dz)]
-        else:
-            g = dJ_da(c.loss_name, c.s, a, y)[:, j]
-            sl = slope(act, c.alphas[-1], z[:, j], a[:, j])
-            factors["dJ/da"], factors["da/dz"] = g, sl
-            out.append(f"  = sum_i dJ/da[{L}]_i{j} * da[{L}]_i{j}/dz[{L}]_i{j} * "
-                       f"dz[{L}]_i{j}/d{target}")
-            fused = "  (fused in the kernel as s (a - y))" if c.fused() else ""
-            out.append(f"  dJ/da = {DJDA_TEXT[c.loss_name]}, {_s(c, digits)} "
-                       f"({c.loss_name}, reduction {c.loss.reduction}); "
-                       f"da/dz = g'(z), {act}: {c.g_text(L)}; dz/d{target} = {dzdw_text}{fused}")
-            cols = [("dJ/da", g), ("da/dz", sl)]
+        cols, factors = _output_factors(c, j, target, dzdw_text, digits, out)
+        if dzdw is not None:
+            factors["dz/dw"] = dzdw
+            cols.append(("dz/dw", dzdw))
+        terms = np.prod(np.stack([v for _, v in cols]), axis=0)
+        units = None
+        out += _row_table(cols, terms, digits, max_rows)
     else:
-        c.need(f"z/{l}", f"a/{l}")
-        z, a = c.get(f"z/{l}")[:, j], c.get(f"a/{l}")[:, j]
-        sl = slope(act, c.alphas[l - 1], z, a)
-        if paths == "one":
-            c.need(f"delta/{l + 1}", f"W_before/{l + 1}")
-            dn, Wn = c.get(f"delta/{l + 1}"), c.get(f"W_before/{l + 1}")
-            path_terms = dn * Wn[:, j][None, :]           # (rows, n_{l+1})
-            back = path_terms.sum(axis=1)
-            labels = [f"delta[{l + 1}]_{p} W[{l + 1}][{p},{j}]" for p in range(dn.shape[1])]
-            out.append(f"  = sum_i (sum_p delta[{l + 1}]_ip W[{l + 1}][p,{j}]) * g'(z[{l}]_i{j})"
-                       f" * dz[{l}]_i{j}/d{target}")
-            out.append(f"  the paths from unit {j} of layer {l} through each unit p of layer "
-                       f"{l + 1}; g'(z) of {act}: {c.g_text(l)}; dz/d{target} = {dzdw_text}")
+        terms, units, factors = _hidden_terms(c, l, j, k, param, target, dzdw, dzdw_text, paths,
+                                              digits, max_rows, max_paths, out)
+    product = float(terms.sum())
+    what = f"the {terms.size} terms" if terms.ndim == 2 else f"the {terms.size} rows"
+    out.append(f"  sum of {what} = {num(product, digits + 4)}")
+    key = f"dW/{l}" if param == "W" else f"db/{l}"
+    recorded, ok = compare(rec, key, (j, k) if param == "W" else (j,), terms, product,
+                           len(terms), target, digits, out)
+    return Explanation("\n".join(out), product, recorded, ok, terms, factors, units)
+
+
+def _output_factors(c, j, target, dzdw_text, digits, out):
+    """The output layer's factors per row, [(column name, array)], and the
+    lines that say what they are."""
+    L, act = c.L, c.acts[-1]
+    c.need(f"a/{L}", "y", f"z/{L}")
+    z, a, y = c.get(f"z/{L}"), c.get(f"a/{L}"), c.get("y")
+    scale = f"{_s(c, digits)} ({c.loss_name}, reduction {c.loss.reduction})"
+    if act == "softmax" and not c.fused():
+        g = dJ_da(c.loss_name, c.s, a, y)
+        dz = a[:, j] * (g[:, j] - (g * a).sum(axis=1))
+        out.append(f"  = sum_r [sum_q dJ/da_q da_q/dz_{j}]_r * dz[{L}]_r{j}/d{target}   "
+                   f"(softmax's Jacobian da_q/dz_j = a_q (1[q=j] - a_j); dJ/da = "
+                   f"{DJDA_TEXT[c.loss_name]}, {scale}); dz/d{target} = {dzdw_text}")
+        return [("dJ/dz", dz)], {"dJ/dz": dz}
+    flat = act == "sigmoid" and c.loss_name == "bce" and \
+        np.any(a[:, j] * (1 - a[:, j]) < CLAMP)
+    if c.fused() and (act == "softmax" or flat):
+        dz = output_delta(c.loss_name, act, c.alphas[-1], c.s, z, a, y)[:, j]
+        out.append(f"  = sum_r dJ/dz[{L}]_r{j} * dz[{L}]_r{j}/d{target}")
+        if act == "softmax":
+            out.append(f"  softmax and {c.loss_name} fused: dJ/dz_j = s (a_j sum_k y_k - y_j), "
+                       f"{scale}; dz/d{target} = {dzdw_text}")
         else:
-            path_terms, labels = _full_paths(c, l, j, rec)
-            back = path_terms.sum(axis=1)
-            out.append(f"  = sum_i (sum over paths to the outputs of dJ/dz[{L}]_q times the "
-                       f"W and g' along the path) * g'(z[{l}]_i{j}) * dz[{l}]_i{j}/d{target}")
-            out.append(f"  {path_terms.shape[1]} paths from unit {j} of layer {l} to the "
-                       f"{c.sizes[-1]} output unit(s); g'(z) of {act}: {c.g_text(l)}")
-        factors["paths"], factors["sum of paths"], factors["g'(z)"] = path_terms, back, sl
-        cols = [("sum of paths", back), ("g'(z)", sl)]
+            rows = np.flatnonzero(a[:, j] * (1 - a[:, j]) < CLAMP)
+            where = ("row " if len(rows) == 1 else "rows ") + ", ".join(map(str, rows[:8])) + \
+                (f" and {len(rows) - 8} more" if len(rows) > 8 else "")
+            out.append(f"  the fused form is used: dJ/dz = dJ/da * da/dz = s (a - y) for sigmoid "
+                       f"and bce, {scale}, as the kernel computes it, because on {where} "
+                       f"a rounds to 0 or 1 (a (1 - a) < {CLAMP:g}), where dJ/da = "
+                       f"{DJDA_TEXT['bce']} cannot be evaluated and da/dz = 0; "
+                       f"dz/d{target} = {dzdw_text}")
+        return [("dJ/dz", dz)], {"dJ/dz": dz}
+    g = dJ_da(c.loss_name, c.s, a, y)[:, j]
+    sl = slope(act, c.alphas[-1], z[:, j], a[:, j])
+    out.append(f"  = sum_r dJ/da[{L}]_r{j} * da[{L}]_r{j}/dz[{L}]_r{j} * dz[{L}]_r{j}/d{target}")
+    fused = "  (fused in the kernel as s (a - y))" if c.fused() else ""
+    out.append(f"  dJ/da = {DJDA_TEXT[c.loss_name]}, {scale}; da/dz = g'(z), {act}: "
+               f"{c.g_text(L)}; dz/d{target} = {dzdw_text}{fused}")
+    return [("dJ/da", g), ("da/dz", sl)], {"dJ/da": g, "da/dz": sl}
+
+
+def _row_table(cols, terms, digits, max_rows):
+    """One line per row: its factors and their product."""
+    out = ["   r  " + "".join(f"{name:>16}" for name, _ in cols) + f"{'product':>16}"]
+    for r in range(min(len(terms), max_rows)):
+        out.append(f"  {r:>2}  " + "".join(f"{num(v[r], digits):>16}" for _, v in cols)
+                   + f"{num(terms[r], digits):>16}")
+    if len(terms) > max_rows:
+        out.append(f"  ... and {len(terms) - max_rows} more rows, summing to "
+                   f"{num(terms[max_rows:].sum(), digits)}")
+    return out
+
+
+def _hidden_terms(c, l, j, k, param, target, dzdw, dzdw_text, paths, digits, max_rows,
+                  max_paths, out):
+    """A hidden unit's terms (rows, paths), the paths' units and the factors,
+    with the lines that write them (``explain_paths``)."""
+    c.need(f"z/{l}", f"a/{l}")
+    units, names, columns = path_factors(c, l, j, paths)
+    path_values = columns[0].copy()                          # (rows, P)
+    for column in columns[1:]:
+        path_values *= column
+    back = path_values.sum(axis=1)                           # dJ/da[l]_j per row
+    sl = c.slope(l)[:, j]
+    row_cols = [(f"g'(z[{l}]_{j})", sl)]
+    if dzdw is not None:
+        row_cols.append((f"a[{l - 1}]_{k}", dzdw))
+    terms = path_values * np.prod(np.stack([v for _, v in row_cols]), axis=0)[:, None]
+    top = l + 1 if paths == "one" else c.L
+    sums = "sum_i" if units.shape[1] == 1 else \
+        "sum_{" + ",".join(f"i{n}" for n in range(1, units.shape[1] + 1)) + "}"
+    out.append(f"  = sum_r {sums} " + " ".join(names + [n for n, _ in row_cols])
+               + "   (the values of row r)")
+    through = f"unit i of layer {top}" if top == l + 1 else \
+        f"one unit of each layer {l + 1}..{top}"
+    slopes = "; ".join(dict.fromkeys(f"g'(z) of {c.acts[r - 1]}: {c.g_text(r)}"
+                                     for r in range(l, top)))
+    out.append(f"  one term per row r and path from unit {j} of layer {l} through {through} "
+               f"({units.shape[0]} path{'s' if units.shape[0] > 1 else ''}): the factors on its "
+               f"line times its row's "
+               + " ".join(n for n, _ in row_cols) + f"; delta[{top}] = dJ/dz[{top}] as recorded"
+               + ("" if paths == "full" else " (paths='full' expands it to the outputs)")
+               + f"; {slopes}; dz[{l}]_{j}/d{target} = {dzdw_text}")
+    shown = [(f"sum of paths dJ/da[{l}]_{j}", back)] + row_cols
+    out += path_lines(units, names, columns, shown, terms, digits, max_rows, max_paths)
+    factors = dict(zip(names, columns))
+    factors.update({"paths": path_values, "sum of paths": back, "g'(z)": sl})
     if dzdw is not None:
         factors["dz/dw"] = dzdw
-        cols.append(("dz/dw", dzdw))
-    terms = np.prod(np.stack([v for _, v in cols]), axis=0)
-    product = float(terms.sum())
-    rows = len(terms)
-    head = "   i  " + "".join(f"{name:>16}" for name, _ in cols) + f"{'product':>16}"
-    out.append(head)
-    for i in range(min(rows, max_rows)):
-        out.append(f"  {i:>2}  " + "".join(f"{num(v[i], digits):>16}" for _, v in cols)
-                   + f"{num(terms[i], digits):>16}")
-        if l < L and paths in ("one", "full") and factors["paths"].shape[1] <= 8:
-            pieces = " + ".join(f"({num(t, digits)})" for t in factors["paths"][i])
-            out.append(f"        sum of paths = {pieces}")
-    if rows > max_rows:
-        out.append(f"  ... {rows - max_rows} more rows")
-    out.append(f"  sum over the {rows} rows = {num(product, digits + 4)}")
-    if l < L and paths == "one" and factors["paths"].shape[1] <= 8:
-        out.append("  paths: " + ", ".join(labels))
-    key = f"dW/{l}" if param == "W" else f"db/{l}"
-    recorded, ok = compare(rec, key, (j, k) if param == "W" else (j,), terms, product, rows,
-                           target, digits, out)
-    return Explanation("\n".join(out), product, recorded, ok, terms, factors)
+    return terms, units, factors
 
 
 def compare(rec, key, index, terms, product, rows, target, digits, out):
@@ -320,39 +366,8 @@ def compare(rec, key, index, terms, product, rows, target, digits, out):
         out.append(f"  recorded d{target} = {num(recorded, digits + 4)} sums all {rec.m} rows; "
                    f"only {rows} were kept (samples=...), so no check")
         return recorded, False
-    verdict = "equal to rounding" if diff <= tol else \
+    verdict = "matches, equal to rounding" if diff <= tol else \
         "DIFFERENT (penalties, clipping or dropout changed the recorded gradient?)"
     out.append(f"  recorded d{target} = {num(recorded, digits + 4)}: {verdict} "
                f"(|difference| = {diff:.2g})")
     return recorded, diff <= tol
-
-
-def _full_paths(c, l, j, rec, limit=100000):
-    """Every path from unit j of layer l to the outputs: per row, the product
-    W[l+1][p1, j] g'(z[l+1]_p1) W[l+2][p2, p1] ... W[L][q, p_{L-1}] dJ/dz[L]_q."""
-    L = c.L
-    keys = [f"W_before/{r}" for r in range(l + 1, L + 1)] + \
-        [f"z/{r}" for r in range(l + 1, L)] + [f"a/{r}" for r in range(l + 1, L)] + [f"delta/{L}"]
-    c.need(*keys)
-    widths = [c.sizes[r] for r in range(l + 1, L + 1)]
-    count = int(np.prod(widths))
-    if count > limit:
-        raise ValueError(f"{count} paths from layer {l} to the outputs: too many to list; "
-                         "use paths='one'")
-    slopes = {r: slope(c.acts[r - 1], c.alphas[r - 1], c.get(f"z/{r}"), c.get(f"a/{r}"))
-              for r in range(l + 1, L)}
-    dL = c.get(f"delta/{L}")
-    rows = dL.shape[0]
-    terms = np.empty((rows, count))
-    labels = []
-    for n, path in enumerate(itertools.product(*[range(w) for w in widths])):
-        prod = np.ones(rows)
-        prev = j
-        for r, p in zip(range(l + 1, L + 1), path):
-            prod = prod * c.get(f"W_before/{r}")[p, prev]
-            if r < L:
-                prod = prod * slopes[r][:, p]
-            prev = p
-        terms[:, n] = prod * dL[:, path[-1]]
-        labels.append("->".join(map(str, (j,) + path)))
-    return terms, labels

@@ -1,57 +1,48 @@
-"""Replay a recorded step in the course's notation with its numbers: the
-forward and backward pass of one sample (column vectors) or of the whole
-batch (matrices), then the update. Each line is recomputed in NumPy from the
-recorded inputs of that line and compared with the recorded value. Networks
-with conv, pooling or BatchNorm layers are replayed by ``replay_layers``.
+"""Replay a recorded step with its numbers: the forward and backward pass
+of one sample or of the whole batch (matrices), then the update. Each line
+is recomputed in NumPy from the recorded inputs of that line and compared
+with the recorded value. This module writes numbann's batch-major form;
+``replay_course`` the course's column-major one, ``replay_layers`` networks
+with conv, pooling or BatchNorm layers.
 """
 import numpy as np
 
-from ._text import Text, arr, num
+from ._text import SMALL, Text, arr, num
+from ._text import block as _block, inline as _inline, show as _show
 from .explain import (DJDA_TEXT, _Ctx, _row_index, _s, apply, dJ_da, output_delta, slope)
-
-SMALL = 24  # matrices up to this many numbers are written on one line
-
-
-def _inline(M, digits):
-    """A small matrix on one line ``[[1, 2], [3, 4]]``; a big one by its shape."""
-    M = np.asarray(M)
-    if M.ndim == 2 and M.size <= SMALL:
-        return "[" + ", ".join(arr(row, digits) for row in M) + "]"
-    if M.ndim == 2:
-        return f"<{M.shape[0]} x {M.shape[1]} matrix>"
-    return arr(M, digits)
-
-
-def _show(label, M, digits, pad):
-    """``label = value``: one line for a small matrix, an indented block otherwise."""
-    M = np.asarray(M)
-    if M.ndim == 2 and M.size <= SMALL:
-        return f"{pad}{label} = {_inline(M, digits)}"
-    return _block(label, M, digits, pad)
-
-
-def _block(label, value, digits, pad):
-    """``label = value`` with a multi-line value indented under it."""
-    text = arr(value, digits)
-    if "\n" not in text and len(label) + len(text) < 110:
-        return f"{pad}{label} = {text}"
-    lines = [line for line in text.split("\n") if line.strip()]  # numpy spaces 3-D blocks
-    return f"{pad}{label} =\n" + "\n".join(pad + "    " + line for line in lines)
-
+from .replay_course import replay_course_batch, replay_course_sample
 
 # ------------------------------------------------------------------ replay
 
+NOTATIONS = ("batch", "course")
+
+
 def replay(trace, step, sample=0, vectorized=False, digits=4, layer=None, channel=0,
-           position=None):
+           position=None, notation="batch"):
     """The step's forward and backward pass with its recorded numbers: one
-    sample in the course's column-vector form, or (``vectorized=True``) the
-    whole kept batch as matrices. Recomputes each line from the recorded
-    inputs and reports whether it matches. Returns :class:`Text`.
+    sample, or (``vectorized=True``) the whole kept batch as matrices.
+    Recomputes each line from the recorded inputs and reports whether it
+    matches. Returns :class:`Text`.
+
+    ``notation="batch"`` writes numbann's batch-major arrays (row i is
+    sample i: ``z[l] = a[l-1] @ W[l].T + b[l]``, ``delta[l] = (delta[l+1] @
+    W[l+1]) * g'(z[l])``, ``dW[l] = delta[l].T @ a[l-1]``);
+    ``notation="course"`` the course's column-major form with the numbers
+    transposed to match (``Z[l] = W[l] A[l-1] + b[l]``, ``dZ[l] = W[l+1]^T
+    dZ[l+1] * g'(Z[l])``, ``dW[l] = 1/m dZ[l] A[l-1]^T``, ``replay_course``),
+    for networks of Dense layers.
 
     A network with conv, pooling or BatchNorm layers is replayed layer by
-    layer (``replay_layers.replay_layers``): for an image layer one output,
-    ``channel`` and ``position`` (p, q) (default: the centre), and only
-    ``layer`` if given."""
+    layer (``replay_layers.replay_layers``, batch notation): for an image
+    layer one output, ``channel`` and ``position`` (p, q) (default: the
+    centre), and only ``layer`` if given."""
+    if notation not in NOTATIONS:
+        raise ValueError(f"notation must be 'batch' (numbann's batch-major arrays) or "
+                         f"'course' (the course's column-major formulas), got {notation!r}")
+    if notation == "course" and not trace.arch.dense:
+        raise ValueError("notation='course' replays networks of Dense layers; a network with "
+                         "conv, pooling or BatchNorm layers is replayed in notation='batch' "
+                         "(the only notation supported for it)")
     c = _Ctx(trace, step)
     c.digits = digits
     rec = c.rec
@@ -74,6 +65,9 @@ def replay(trace, step, sample=0, vectorized=False, digits=4, layer=None, channe
                              "pooling or BatchNorm layers is replayed one sample at a time")
         from .replay_layers import replay_layers
         replay_layers(c, sample, out, check, layer, channel, position)
+    elif notation == "course":
+        (replay_course_batch(c, out, check) if vectorized else
+         replay_course_sample(c, sample, out, check))
     elif vectorized:
         _replay_batch(c, out, check)
     else:
@@ -101,8 +95,9 @@ def _replay_sample(c, sample, out, check):
     i = _row_index(rec, sample)
     rows = rec.rows
     where = f" (row {int(rows[sample])} of X)" if rows is not None else ""
-    out.append(f"Sample {sample} of the batch{where}; column vectors as in the course: "
-               f"z[l] = W[l] a[l-1] + b[l], a[l] = g(z[l]).")
+    out.append(f"Sample {sample} of the batch{where}, one row of the batch-major arrays: "
+               f"z[l] = W[l] a[l-1] + b[l], a[l] = g(z[l]); the backward pass with row "
+               f"vectors (notation='course': the course's column vectors).")
     out.append("")
     out.append("Forward pass")
     x = c.get("x")
