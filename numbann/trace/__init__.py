@@ -14,6 +14,7 @@ notation, explain a gradient as a chain-rule product, diagnose, plot.
     tr.save("run.npz"); tr2 = load_trace("run.npz"); tr.to_json("run.json")
     print(tr.diagnostics().report())
     from numbann.trace import plots; plots.grad_norms(tr, path="norms.png")
+    from numbann.trace import view; view(tr, "run.html")   # step through it in a browser
 
 A Sequential network (conv, pooling, batch norm, flatten, dense) is traced
 the same way, every array in its layer's natural shape ((m, C, H, W) rows, a
@@ -33,10 +34,11 @@ from .explain import Explanation, explain
 from .recorder import Recorder, record_step
 from .selection import QUANTITIES, Estimate, TraceTooLarge
 from .replay import replay
+from .view import view
 
 __all__ = ["Recorder", "Trace", "StepRecord", "LayerRecord", "load_trace", "record_step",
            "Estimate", "TraceTooLarge", "QUANTITIES", "diagnostics", "Diagnostics",
-           "replay", "explain", "Explanation", "plots"]
+           "replay", "explain", "Explanation", "view", "plots"]
 
 
 def __getattr__(name):
