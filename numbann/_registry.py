@@ -1,7 +1,12 @@
 """Resolving a user's choice (a name, a class or an object) to an object."""
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
-def resolve(kind, base, registry, choice, kw):
+def resolve(kind: str, base: type[T], registry: Mapping[str, Callable[..., T]], choice: object,
+            kw: dict[str, Any]) -> T:
     """``choice`` as an instance of ``base``: a name in ``registry`` or a
     subclass (built with the keyword arguments ``kw``), or an instance
     (returned as is, with no keyword arguments)."""
@@ -10,6 +15,7 @@ def resolve(kind, base, registry, choice, kw):
             raise ValueError(f"keyword arguments {sorted(kw)} given with a {kind} object "
                              f"{choice!r}; set them when constructing it")
         return choice
+    make: Callable[..., T]
     if isinstance(choice, type) and issubclass(choice, base):
         key, make = choice.__name__, choice
     elif isinstance(choice, str):

@@ -1,15 +1,17 @@
 """Activation functions: name -> code for the kernels, formula, derivative.
 
 ``get("leaky_relu", alpha=0.2)`` returns an :class:`Activation`; calling it on
-an array evaluates ``g(z)`` with the same kernel the engine trains with, and
+an array evaluates ``g(z)`` with the same kernel the engine trains with,
 ``derivative(z)`` gives ``g'(z)`` (for softmax, the vector-Jacobian product
-with a ones vector is zero, so ``derivative`` is refused there).
+with a ones vector is zero, so ``derivative`` is refused there) and
+``backward(z, upstream)`` turns dJ/da into dJ/dz as backprop does.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _checks
+from ._typing import Array, ArrayLike
 from .kernels import codes
 from .kernels.cpu import activate, backprop_activation
 
@@ -22,32 +24,45 @@ class Activation:
     slope: str
     alpha: float = 0.0
 
-    def _as2d(self, z):
-        z = _checks.array(z, "z")
-        _checks.real_dtype(z, "z")
-        z = z.astype(np.float64)
-        return z, np.ascontiguousarray(z.reshape(1, -1) if z.ndim < 2 else z)
-
-    def __call__(self, z):
-        """g(z), elementwise (softmax: along the last axis of a 2-D array)."""
-        z, z2 = self._as2d(z)
+    def __call__(self, z: ArrayLike) -> Array:
+        """g(z), elementwise (softmax: along the last axis)."""
+        z, z2 = as_rows(z)
         a = np.empty_like(z2)
         activate(self.code, self.alpha, z2, a)
         return a.reshape(z.shape)
 
-    def derivative(self, z):
+    def derivative(self, z: ArrayLike) -> Array:
         """g'(z), elementwise."""
         if self.code == codes.SOFTMAX:
             raise ValueError("softmax has a Jacobian, not an elementwise derivative: "
-                             "da_i/dz_j = a_i (1[i=j] - a_j)")
-        z, z2 = self._as2d(z)
-        slope = np.ones_like(z2)
-        backprop_activation(self.code, self.alpha, z2, self(z2), slope, 1.0)
-        return slope.reshape(z.shape)
+                             "da_i/dz_j = a_i (1[i=j] - a_j); use backward(z, upstream)")
+        return self.backward(z, np.ones(np.shape(z)))
 
-    def __repr__(self):
+    def backward(self, z: ArrayLike, upstream: ArrayLike) -> Array:
+        """dJ/dz from dJ/da = ``upstream`` (shaped like z), as backprop computes
+        it: upstream * g'(z) elementwise; softmax, row by row along the last
+        axis (its Jacobian-vector product): a_i (upstream_i - sum_j upstream_j a_j)."""
+        z, z2 = as_rows(z)
+        delta = as_rows(upstream, "upstream")[1].copy()
+        if delta.shape != z2.shape:
+            raise ValueError(f"upstream must have the shape of z, {z.shape}, "
+                             f"got {np.shape(upstream)}")
+        backprop_activation(self.code, self.alpha, z2, self(z2), delta, 1.0)
+        return delta.reshape(z.shape)
+
+    def __repr__(self) -> str:
         extra = f", alpha={self.alpha}" if self.code in (codes.LEAKY_RELU, codes.ELU) else ""
         return f"Activation({self.name!r}{extra})"
+
+
+def as_rows(z: ArrayLike, name: str = "z") -> tuple[Array, Array]:
+    """(z, rows): z as a float64 array and a C-contiguous 2-D copy or view of
+    it, one row per vector along the last axis (a scalar or a vector is one row)."""
+    z = _checks.array(z, name)
+    _checks.real_dtype(z, name)
+    z = z.astype(np.float64)
+    rows = z.reshape(1, -1) if z.ndim < 2 else z.reshape(-1, z.shape[-1]) if z.ndim > 2 else z
+    return z, np.ascontiguousarray(rows)
 
 
 _REGISTRY = {
@@ -68,7 +83,8 @@ _ALIASES = {"linear": "identity", "none": "identity", "heaviside": "step",
             "leakyrelu": "leaky_relu", "logistic": "sigmoid"}
 
 
-def get(activation, alpha=None, argument="activation"):
+def get(activation: "str | Activation", alpha: float | None = None,
+        argument: str = "activation") -> Activation:
     """Resolve a name (or an :class:`Activation`) to an :class:`Activation`;
     ``argument`` is the caller's argument name, for the error messages."""
     if isinstance(activation, Activation):
@@ -95,11 +111,11 @@ def get(activation, alpha=None, argument="activation"):
     return Activation(name, code, formula, slope, float(alpha))
 
 
-def LeakyReLU(alpha=0.01):
+def LeakyReLU(alpha: float = 0.01) -> Activation:
     """max(alpha z, z)."""
     return get("leaky_relu", alpha)
 
 
-def ELU(alpha=1.0):
+def ELU(alpha: float = 1.0) -> Activation:
     """z if z > 0 else alpha (e^z - 1)."""
     return get("elu", alpha)

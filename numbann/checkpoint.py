@@ -11,20 +11,37 @@ run (network, optimizer, schedule, settings, the generator, history, early
 stopping) through ``numbann.io``; ``resume(path)`` reads it back, in any
 process, and ``Resumed.fit`` continues bit for bit. See docs/training.md.
 """
-import collections
 import json
 import math
 import numbers
 import os
 import secrets
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from . import io as nbio
 from . import losses, optim, schedules
+from ._typing import Array, ArrayLike
 from .kernels import codes
 
-FitState = collections.namedtuple("FitState", "seed rng epoch step t token")
+if TYPE_CHECKING:
+    from .base import Model
+    from .history import History
+
+PathLike = str | os.PathLike[str]
+
+
+
+class FitState(NamedTuple):
+    """Where a network's last fit left its run (``net._fit_state``)."""
+    seed: int | None
+    rng: Mapping[str, Any]  # the shuffle generator's bit_generator.state
+    epoch: int
+    step: int
+    t: int
+    token: str
 
 _OPTIMIZERS = {c.__name__: c for c in (optim.SGD, optim.Momentum, optim.Adagrad, optim.RMSprop,
                                        optim.Adam, optim.AdamW, optim.Newton)}
@@ -36,7 +53,8 @@ _SAME = object()  # Resumed.fit's default: keep checkpointing to the file it res
 class Saver:
     """Where and how often ``fit`` writes checkpoints (validated before any work)."""
 
-    def __init__(self, path, every, optimizer, schedule, loss):
+    def __init__(self, path: PathLike, every: int | None, optimizer: "str | optim.Optimizer",
+                 schedule: schedules.Schedule, loss: losses.Loss) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"checkpoint must be a file path, got {type(path).__name__}")
         folder = os.path.dirname(os.path.abspath(path))
@@ -54,7 +72,8 @@ class Saver:
             _encode(obj, kind, classes, {})  # fails now, not after an epoch
 
 
-def saver(checkpoint, every, optimizer, schedule, loss):
+def saver(checkpoint: PathLike | None, every: int | None, optimizer: "str | optim.Optimizer",
+          schedule: schedules.Schedule, loss: losses.Loss) -> Saver | None:
     """fit's checkpoint arguments checked: a Saver, or None without a path."""
     if checkpoint is None:
         if every is not None:
@@ -67,12 +86,14 @@ class Session:
     """One fit's place in its run: the generator, the epochs and steps done
     before it, the early-stopping state it starts from, its checkpoints."""
 
-    def __init__(self, net, optimizer, seed, epochs, saver=None, resumed=None, settings=None):
+    def __init__(self, net: "Model", optimizer: optim.Optimizer, seed: int | None, epochs: int,
+                 saver: Saver | None = None, resumed: "Resumed | None" = None,
+                 settings: dict[str, Any] | None = None) -> None:
         self.net, self.optimizer, self.saver, self.resumed = net, optimizer, saver, resumed
         self.seed = None if seed is None else int(seed)
-        self.base_lr, self.settings = optimizer.lr, settings
+        self.base_lr, self.settings = optimizer.lr, settings or {}
         if saver is not None:  # the plain settings must be JSON: fail before training
-            _dumps({k: v for k, v in settings.items() if k not in ("schedule", "loss")})
+            _dumps({k: v for k, v in self.settings.items() if k not in ("schedule", "loss")})
         fs, token = getattr(net, "_fit_state", None), getattr(optimizer, "_run_token", None)
         if fs is not None and token is not None and (fs.token, fs.seed, fs.t) == \
                 (token, self.seed, optimizer.t):
@@ -84,29 +105,31 @@ class Session:
             self.epoch0 = self.step0 = 0
         self.target = (len(resumed.history.loss) if resumed else 0) + epochs
 
-    def start(self, history):
+    def start(self, history: "History") -> tuple["History", float, Array | None, int]:
         """(history, best, best_theta, waited): a resumed fit's, or a new fit's."""
         r = self.resumed
         return (history, math.inf, None, 0) if r is None else \
             (r.history, r.best, r.best_theta, r.waited)
 
-    def block(self, epoch, E):
+    def block(self, epoch: int, E: int) -> int:
         """At most E epochs from this fit's ``epoch``, ending where a checkpoint is due."""
         if self.saver is None or self.saver.every is None:
             return E
         return min(E, self.saver.every - (self.epoch0 + epoch) % self.saver.every)
 
-    def position(self, epoch, steps):
+    def position(self, epoch: int, steps: int) -> tuple[int, int]:
         """The run's (epoch, step) at this fit's ``epoch`` (what schedules count)."""
         return self.epoch0 + epoch, self.step0 + epoch * steps
 
-    def checkpoint(self, epoch, steps, *early):
+    def checkpoint(self, epoch: int, steps: int, history: "History", best: float, waited: int,
+                   best_theta: Array | None) -> None:
         """Write a checkpoint if one is due after this fit's first ``epoch`` epochs."""
         every = self.saver and self.saver.every
         if every and epoch and (self.epoch0 + epoch) % every == 0:
-            self._write(self._state(epoch, steps), *early)
+            self._write(self._state(epoch, steps), history, best, waited, best_theta)
 
-    def end(self, epoch, steps, history, best, waited, best_theta):
+    def end(self, epoch: int, steps: int, history: "History", best: float, waited: int,
+            best_theta: Array | None) -> None:
         """The fit is over: the network remembers the run; the last checkpoint."""
         self.net._fit_state = state = self._state(epoch, steps)
         if self.resumed is not None:
@@ -115,12 +138,13 @@ class Session:
         if self.saver is not None:
             self._write(state, history, best, waited, best_theta)
 
-    def _state(self, epoch, steps):
+    def _state(self, epoch: int, steps: int) -> FitState:
         opt = self.optimizer
         return FitState(self.seed, self.rng.bit_generator.state, *self.position(epoch, steps),
                         int(opt.t), opt._run_token)
 
-    def _write(self, state, history, best, waited, best_theta):
+    def _write(self, state: FitState, history: "History", best: float, waited: int,
+               best_theta: Array | None) -> None:
         from .base import network_arrays
         arrays = network_arrays(self.net)
         optimizer = _encode(self.optimizer, "optimizer", _OPTIMIZERS, arrays)
@@ -129,7 +153,7 @@ class Session:
         settings = dict(self.settings)
         settings["schedule"] = _encode(settings["schedule"], "schedule", _SCHEDULES, arrays)
         settings["loss"] = _encode(settings["loss"], "loss", _LOSSES, arrays)
-        hist = {}
+        hist: dict[str, Any] = {}
         for key, value in vars(history).items():
             if isinstance(value, list):
                 arrays[f"history/{key}"] = np.array(value, dtype=np.float64)
@@ -141,6 +165,7 @@ class Session:
                "optimizer": optimizer, "history": hist,
                "early": {"best": float(best), "waited": int(waited)}}
         arrays["checkpoint"] = np.array(_dumps(doc))
+        assert self.saver is not None  # _write runs only with a saver
         nbio.write(self.saver.path, arrays, nbio.CHECKPOINT)
 
 
@@ -150,26 +175,29 @@ class Resumed:
     (fit's options), ``epoch`` (epochs done), ``remaining`` (epochs the
     checkpointed fit had still to run). ``fit`` continues the run."""
 
-    def __init__(self, path, net, optimizer, history, settings, target, best, waited,
-                 best_theta):
+    def __init__(self, path: PathLike, net: "Model", optimizer: optim.Optimizer,
+                 history: "History", settings: dict[str, Any], target: int, best: float,
+                 waited: int, best_theta: Array | None) -> None:
         self.path, self.net, self.optimizer, self.history = path, net, optimizer, history
         self.settings, self.best, self.waited, self.best_theta = settings, best, waited, best_theta
         self.schedule, self.loss = settings["schedule"], settings["loss"]
         self._target = target
 
     @property
-    def epoch(self):
+    def epoch(self) -> int:
         """Epochs the run has done (across its fits)."""
         return self.net._fit_state.epoch
 
     @property
-    def remaining(self):
+    def remaining(self) -> int:
         if self.history.stopped_epoch is not None:
             return 0
         return max(0, self._target - len(self.history.loss))
 
-    def fit(self, X, Y, epochs=None, validation_data=None, callbacks=(), trace=None,
-            checkpoint=_SAME, **changes):
+    def fit(self, X: ArrayLike, Y: ArrayLike, epochs: int | None = None,
+            validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+            callbacks: Callable[..., Any] | Iterable[Callable[..., Any]] = (), trace: Any = None,
+            checkpoint: Any = _SAME, **changes: Any) -> "History":
         """Continue the run on the same data: ``epochs`` more (default
         ``remaining``; with none remaining, the history is returned as is),
         with the saved settings unless ``changes`` override them (then the
@@ -195,12 +223,12 @@ class Resumed:
                    validation_data=validation_data, callbacks=callbacks, trace=trace,
                    checkpoint=checkpoint, checkpoint_every=every, _resume=self, **settings)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Resumed({self.net!r}, {self.optimizer!r}, epoch {self.epoch}, "
                 f"{self.remaining} remaining)")
 
 
-def resume(path):
+def resume(path: PathLike) -> Resumed:
     """Read a checkpoint written by ``fit(..., checkpoint=path)``: a
     :class:`Resumed` whose ``fit(X, Y)`` continues the run exactly where the
     checkpoint was taken. A damaged, foreign or newer file raises
@@ -243,7 +271,8 @@ def resume(path):
 
 # ---------------------------------------------------------------- encoding
 
-def _encode(obj, kind, classes, arrays):
+def _encode(obj: object, kind: str, classes: Mapping[str, type[Any]],
+            arrays: dict[str, Array]) -> dict[str, Any]:
     """A numbann object as {"class", "attrs", "arrays"}: its attributes, arrays
     stored in ``arrays`` under ``kind/name``. Only numbann's own classes:
     loading builds them by name and never runs code from the file."""
@@ -251,7 +280,8 @@ def _encode(obj, kind, classes, arrays):
     if classes.get(cls.__name__) is not cls:
         raise ValueError(f"checkpoint: cannot store the {kind} {obj!r}: a checkpoint restores "
                          f"numbann's own classes only ({', '.join(classes)})")
-    attrs, names = {}, []
+    attrs: dict[str, Any] = {}
+    names: list[str] = []
     for key, value in vars(obj).items():
         if isinstance(value, np.ndarray):
             arrays[f"{kind}/{key}"] = value
@@ -261,15 +291,17 @@ def _encode(obj, kind, classes, arrays):
     return {"class": cls.__name__, "attrs": attrs, "arrays": names}
 
 
-def _decode(spec, kind, classes, arrays):
-    obj = classes[spec["class"]].__new__(classes[spec["class"]])
+def _decode(spec: dict[str, Any], kind: str, classes: Mapping[str, type[Any]],
+            arrays: Mapping[str, Array]) -> Any:
+    cls = classes[spec["class"]]
+    obj = object.__new__(cls)
     obj.__dict__.update(spec["attrs"])
     for key in spec["arrays"]:
         setattr(obj, key, arrays[f"{kind}/{key}"])
     return obj
 
 
-def _check_optimizer(opt, net):
+def _check_optimizer(opt: optim.Optimizer, net: "Model") -> None:
     hyper, state = getattr(opt, "hyper", None), getattr(opt, "state", None)
     if not isinstance(hyper, np.ndarray) or hyper.shape != (codes.N_HYPER,) \
             or hyper.dtype != np.float64 or not np.all(np.isfinite(hyper)):
@@ -283,7 +315,7 @@ def _check_optimizer(opt, net):
         raise ValueError(f"the optimizer's step count t must be an integer >= 0, got {opt.t!r}")
 
 
-def _plain(value, what="a value"):
+def _plain(value: object, what: str = "a value") -> Any:
     """``value`` as JSON data (numpy scalars and arrays to Python numbers and lists)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -296,11 +328,11 @@ def _plain(value, what="a value"):
     raise ValueError(f"{what} ({type(value).__name__}) cannot be written to a checkpoint")
 
 
-def _dumps(doc):
+def _dumps(doc: object) -> str:
     return json.dumps(doc, default=_plain)
 
 
-def _generator(state):
+def _generator(state: Mapping[str, Any]) -> np.random.Generator:
     """A numpy Generator in the given PCG64 state."""
     rng = np.random.Generator(np.random.PCG64(0))
     rng.bit_generator.state = state

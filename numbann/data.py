@@ -18,11 +18,14 @@ output, class indices (m,) for ``loss="ce"``.
 """
 import math
 import numbers
+import os
 from importlib import resources
+from typing import overload
 
 import numpy as np
 
 from . import _checks, idx
+from ._typing import Array, ArrayLike, DTypeLike
 from .idx import DatasetNotFoundError, read_idx
 
 __all__ = ["load_digits", "load_mnist", "load_fashion_mnist", "read_idx",
@@ -30,11 +33,11 @@ __all__ = ["load_digits", "load_mnist", "load_fashion_mnist", "read_idx",
            "train_test_split", "one_hot", "standardize"]
 
 
-def _nonneg_real(value, name):
+def _nonneg_real(value: object, name: str) -> float:
     return _checks.real(value, name, 0)
 
 
-def load_digits(scale=True, images=False):
+def load_digits(scale: bool = True, images: bool = False) -> tuple[Array, Array]:
     """The UCI optical digits (the copy scikit-learn ships): 1797 samples.
 
     Returns ``(X, y)``: ``X`` float64 of shape (1797, 64) (or (1797, 8, 8)
@@ -53,8 +56,9 @@ def load_digits(scale=True, images=False):
     return X, target.astype(np.int64)
 
 
-def load_mnist(split="train", flat=False, scale=True, path=None, download=True,
-               dtype="float64"):
+def load_mnist(split: str = "train", flat: bool = False, scale: bool = True,
+               path: str | os.PathLike[str] | None = None, download: bool = True,
+               dtype: DTypeLike = "float64") -> tuple[Array, Array]:
     """MNIST handwritten digits (Yann LeCun, Corinna Cortes, Christopher J.C.
     Burges): 60000 training and 10000 test images of 28x28 grey pixels.
 
@@ -76,8 +80,9 @@ def load_mnist(split="train", flat=False, scale=True, path=None, download=True,
     return idx.load("mnist", split, flat, scale, path, download, dtype)
 
 
-def load_fashion_mnist(split="train", flat=False, scale=True, path=None, download=True,
-                       dtype="float64"):
+def load_fashion_mnist(split: str = "train", flat: bool = False, scale: bool = True,
+                       path: str | os.PathLike[str] | None = None, download: bool = True,
+                       dtype: DTypeLike = "float64") -> tuple[Array, Array]:
     """Fashion-MNIST (Zalando Research, MIT licence; Han Xiao, Kashif Rasul,
     Roland Vollgraf, 2017): 28x28 grey images of clothing, 60000 for training
     and 10000 for testing, labels 0..9 = T-shirt/top, Trouser, Pullover,
@@ -89,7 +94,7 @@ def load_fashion_mnist(split="train", flat=False, scale=True, path=None, downloa
     return idx.load("fashion_mnist", split, flat, scale, path, download, dtype)
 
 
-def make_xor(repeat=1, noise=0.0, seed=0):
+def make_xor(repeat: int = 1, noise: float = 0.0, seed: int | None = 0) -> tuple[Array, Array]:
     """The XOR truth table: X = [[0,0],[0,1],[1,0],[1,1]], y = x1 xor x2, as
     float64 arrays of shapes (4 repeat, 2) and (4 repeat, 1). With ``noise`` > 0,
     Gaussian noise of that standard deviation is added to the inputs."""
@@ -103,7 +108,7 @@ def make_xor(repeat=1, noise=0.0, seed=0):
     return X, y
 
 
-def make_moons(n=200, noise=0.1, seed=0):
+def make_moons(n: int = 200, noise: float = 0.1, seed: int | None = 0) -> tuple[Array, Array]:
     """Two interleaving half circles (the two-moons problem): ``n`` points,
     moon 0 on the upper arc (cos t, sin t), moon 1 on the lower arc
     (1 - cos t, 1/2 - sin t), t in [0, pi], plus Gaussian noise of standard
@@ -126,7 +131,8 @@ def make_moons(n=200, noise=0.1, seed=0):
     return X[order], y[order]
 
 
-def make_regression(n=200, n_features=1, n_outputs=1, noise=0.1, kind="sine", seed=0):
+def make_regression(n: int = 200, n_features: int = 1, n_outputs: int = 1, noise: float = 0.1,
+                    kind: str = "sine", seed: int | None = 0) -> tuple[Array, Array]:
     """A smooth nonlinear regression problem with inputs uniform in [-1, 1].
 
     ``kind="sine"``: y_k = sin(pi (x . u_k)) + 0.5 (x . v_k)^2 for random unit
@@ -157,7 +163,8 @@ def make_regression(n=200, n_features=1, n_outputs=1, noise=0.1, kind="sine", se
     return X, Y
 
 
-def train_test_split(X, Y, test_size=0.25, seed=0, stratify=False):
+def train_test_split(X: ArrayLike, Y: ArrayLike, test_size: float = 0.25, seed: int | None = 0,
+                     stratify: bool = False) -> tuple[Array, Array, Array, Array]:
     """Shuffle rows with a seeded generator and split them into
     ``X_train, X_test, Y_train, Y_test`` (scikit-learn's order).
 
@@ -200,7 +207,7 @@ def train_test_split(X, Y, test_size=0.25, seed=0, stratify=False):
     return X[train], X[test], Y[train], Y[test]
 
 
-def one_hot(y, n_classes=None):
+def one_hot(y: ArrayLike, n_classes: int | None = None) -> Array:
     """Labels (m,) -> one-hot rows (m, n_classes) of float64."""
     y = _checks.array(y, "y")
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
@@ -218,20 +225,25 @@ def one_hot(y, n_classes=None):
     return out
 
 
-def standardize(X_train, *others):
+@overload
+def standardize(X_train: ArrayLike) -> Array: ...
+@overload
+def standardize(X_train: ArrayLike, other: ArrayLike, /,
+                *others: ArrayLike) -> tuple[Array, ...]: ...
+def standardize(X_train: ArrayLike, *others: ArrayLike) -> Array | tuple[Array, ...]:
     """Scale columns to mean 0 and standard deviation 1 using the training
     set's statistics (constant columns are only centered); returns the
     scaled training set followed by the other arrays scaled the same way."""
     X_train = _checks.real_array(X_train, "X_train")
     if X_train.ndim == 0 or len(X_train) == 0:
         raise ValueError(f"X_train must have at least one row, got shape {X_train.shape}")
-    others = [_checks.real_array(X, f"others[{i}]") for i, X in enumerate(others)]
-    for i, X in enumerate(others):
+    rest = [_checks.real_array(X, f"others[{i}]") for i, X in enumerate(others)]
+    for i, X in enumerate(rest):
         if X.shape[1:] != X_train.shape[1:]:
             raise ValueError(f"others[{i}] has rows of shape {X.shape[1:]} but X_train has "
                              f"{X_train.shape[1:]}")
     mean = X_train.mean(axis=0)
     std = X_train.std(axis=0)
     std = np.where(std == 0, 1.0, std)
-    out = [(X_train - mean) / std] + [(X - mean) / std for X in others]
-    return out[0] if not others else tuple(out)
+    out = [(X_train - mean) / std] + [(X - mean) / std for X in rest]
+    return out[0] if not rest else tuple(out)

@@ -10,14 +10,16 @@ exactly as on the CPU. Same seed, same shuffles, initial weights and dropout
 masks on both devices: the runs agree step by step, to rounding.
 """
 from types import SimpleNamespace
+from typing import Any
 
 from . import optim, training
+from ._typing import Array
 from .kernels.cpu_train import OK
 
 DEVICES = ("cpu", "cuda")
 
 
-def cuda_available():
+def cuda_available() -> bool:
     """True when numba can run CUDA kernels here: an NVIDIA GPU with a working
     driver, or numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1 set before numba
     is imported)."""
@@ -25,10 +27,10 @@ def cuda_available():
         from numba import cuda
     except ImportError:
         return False
-    return cuda.is_available()
+    return bool(cuda.is_available())
 
 
-def check_device(device):
+def check_device(device: str) -> str:
     """Return ``device`` if numbann can run on it here; otherwise raise a
     ValueError (unknown name) or a RuntimeError (no usable GPU)."""
     if device not in DEVICES:
@@ -42,7 +44,7 @@ def check_device(device):
     return device
 
 
-def run_class(device, trace=None, net=None):
+def run_class(device: str, trace: Any = None, net: Any = None) -> type[training._Run]:
     """The class that runs fit's epochs on ``device`` (training._Run on the CPU;
     plan_run.PlanRun for a Sequential network)."""
     from .sequential import Sequential
@@ -67,7 +69,7 @@ def run_class(device, trace=None, net=None):
 class CudaRun(training._Run):
     """One fit on the GPU, with training._Run's interface."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if isinstance(self.optimizer, optim.Newton):
             raise ValueError("Newton's method is not a fused update: it runs on device='cpu' only")
@@ -78,7 +80,7 @@ class CudaRun(training._Run):
                     X=self.X, Y=self.Y)
         self.gpu = SimpleNamespace(**{name: cuda.to_device(a) for name, a in host.items()})
 
-    def compiled(self, orders, lrs, step_losses):
+    def compiled(self, orders: Array, lrs: Array, step_losses: Array) -> tuple[int, int]:
         """Train whole epochs on the GPU; returns (status, steps done)."""
         from numba import cuda
 
@@ -101,7 +103,7 @@ class CudaRun(training._Run):
             self._replay_failed_step(done, step_losses.shape[1])
         return status, done
 
-    def _replay_failed_step(self, done, steps):
+    def _replay_failed_step(self, done: int, steps: int) -> None:
         """Recompute the failed step (theta has not moved since) and copy its
         numbers to the host workspace and gradient, for the divergence report."""
         from .kernels import cuda_train

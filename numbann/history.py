@@ -2,10 +2,15 @@
 warning that say it went wrong (:class:`TrainingDiverged`,
 :class:`LossExplosionWarning`)."""
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._typing import Array
 from .kernels import cpu_train
+
+if TYPE_CHECKING:
+    from .base import Model
 
 
 class TrainingDiverged(FloatingPointError):
@@ -20,7 +25,8 @@ class LossExplosionWarning(RuntimeWarning):
 EXPLOSION_EPOCHS = 3  # consecutive epochs above the threshold before fit warns
 
 
-def check_explosion(history, first_step, first_epoch, factor):
+def check_explosion(history: "History", first_step: int, first_epoch: int,
+                    factor: float | None) -> bool:
     """Warn when this fit's last EXPLOSION_EPOCHS epoch losses all exceed
     ``factor`` times its first step loss (the loss at its starting weights);
     returns whether it warned (fit warns once)."""
@@ -42,21 +48,26 @@ class History:
     ``lr`` (the rate in force at the epoch's start), ``time`` (seconds), plus
     ``step_loss`` (every step's batch loss) and ``stopped_epoch``."""
 
-    def __init__(self):
-        self.loss, self.val_loss, self.val_metric, self.lr, self.time = [], [], [], [], []
-        self.step_loss = []
-        self.best_epoch = None
-        self.stopped_epoch = None
+    def __init__(self) -> None:
+        self.loss: list[float] = []
+        self.val_loss: list[float] = []
+        self.val_metric: list[float] = []
+        self.lr: list[float] = []
+        self.time: list[float] = []
+        self.step_loss: list[float] = []
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items()}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         last = f", loss {self.loss[-1]:.4g}" if self.loss else ""
         return f"History({len(self.loss)} epochs{last})"
 
 
-def diverged(net, run, status, epoch, step, steps_per_epoch):
+def diverged(net: "Model", run: Any, status: int, epoch: int, step: int,
+             steps_per_epoch: int) -> TrainingDiverged:
     """The error naming the epoch, the step and the first non-finite layer."""
     ws, m = run.ws, min(run.batch_size, len(run.X) - step * run.batch_size)
     what = "loss" if status == cpu_train.LOSS_NOT_FINITE else "gradient"
@@ -69,7 +80,7 @@ def diverged(net, run, status, epoch, step, steps_per_epoch):
     dW = net.split(run.grad)[0]
     blocks += [(f"dW[{l}]", dW[l - 1]) for l in range(net.L, 0, -1)]
 
-    def layer(name):
+    def layer(name: str) -> str:
         return f"{name} (layer {name[name.index('[') + 1:-1]})"
     bad = [name for name, values in blocks if not np.all(np.isfinite(values))]
     if bad:
@@ -79,7 +90,7 @@ def diverged(net, run, status, epoch, step, steps_per_epoch):
         # (the forward pass's numbers for a loss, all of them for a gradient)
         big = {name: float(np.max(np.abs(values))) for name, values in blocks
                if values.size and (what == "gradient" or name[0] in "Wza")}
-        name = max(big, key=big.get)
+        name = max(big, key=lambda key: big[key])
         where = (f"no single entry is inf or NaN (their sum overflowed); "
                  f"largest magnitude {big[name]:.3g} in {layer(name)}")
     return TrainingDiverged(
@@ -88,7 +99,8 @@ def diverged(net, run, status, epoch, step, steps_per_epoch):
         "gradients (clip_norm=...), or check the data.")
 
 
-def record(history, step_losses, lrs, sizes, n, seconds, done=None):
+def record(history: History, step_losses: Array, lrs: Array, sizes: Array, n: int,
+           seconds: float, done: int | None = None) -> None:
     """Append a block's epochs (and, interrupted after ``done`` steps, only its
     completed steps and epochs) to the history."""
     E = len(step_losses) if done is None else done // step_losses.shape[1]

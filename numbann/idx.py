@@ -20,16 +20,22 @@ import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
+from collections.abc import Iterable, Sequence
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from . import _checks
+from ._typing import Array, DTypeLike
+
+PathLike = str | os.PathLike[str]
 
 __all__ = ["read_idx", "DatasetNotFoundError", "IDX_TYPES", "MIRRORS", "CHECKSUMS",
            "data_home", "fetch", "load"]
 
-IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
-             0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+IDX_TYPES: dict[int, np.dtype[Any]] = {
+    0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
@@ -71,16 +77,17 @@ class DatasetNotFoundError(FileNotFoundError):
     names the folder, the files and the URLs to fetch them from by hand; the
     same are in the attributes ``folder``, ``files`` and ``urls``."""
 
-    def __init__(self, message, folder=None, files=(), urls=()):
+    def __init__(self, message: str, folder: Path | None = None, files: Iterable[str] = (),
+                 urls: Iterable[str] = ()) -> None:
         super().__init__(message)
         self.folder, self.files, self.urls = folder, list(files), list(urls)
 
 
-def _type_names():
+def _type_names() -> str:
     return ", ".join(f"0x{code:02X} {dt.type.__name__}" for code, dt in IDX_TYPES.items())
 
 
-def parse_idx(raw, name="<bytes>"):
+def parse_idx(raw: bytes, name: str = "<bytes>") -> Array:
     """The array held by the IDX bytes ``raw``; ``name`` is used in errors."""
     if len(raw) < 4:
         raise ValueError(f"{name}: {len(raw)} bytes, too short for an IDX file "
@@ -115,7 +122,7 @@ def parse_idx(raw, name="<bytes>"):
     return data.astype(dtype.newbyteorder("=")).reshape(shape)  # a native, writable copy
 
 
-def read_idx(path):
+def read_idx(path: PathLike) -> Array:
     """Read one IDX file (gzipped when its name ends in ``.gz`` or its bytes
     start with the gzip magic) into a native-endian numpy array of the shape
     and type the header declares: type codes 0x08 uint8, 0x09 int8, 0x0B int16,
@@ -124,21 +131,22 @@ def read_idx(path):
     ValueError naming the file."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    path = Path(path)
-    with open(path, "rb") as f:
+    file = Path(path)
+    with open(file, "rb") as f:
         raw = f.read()
-    if path.name.endswith(".gz") or raw[:2] == b"\x1f\x8b":
+    if file.name.endswith(".gz") or raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
-            raise ValueError(f"{path}: corrupted gzip stream ({type(e).__name__}: {e})") from e
-    return parse_idx(raw, str(path))
+            raise ValueError(f"{file}: corrupted gzip stream ({type(e).__name__}: {e})") from e
+    return parse_idx(raw, str(file))
 
 
-def data_home(path=None):
+def data_home(path: PathLike | None = None) -> Path:
     """The cache root: ``path``, else ``$NUMBANN_DATA``, else ``~/.numbann/data``."""
     if path is None:
-        path = os.environ.get("NUMBANN_DATA") or Path.home() / ".numbann" / "data"
+        default = os.environ.get("NUMBANN_DATA") or Path.home() / ".numbann" / "data"
+        return Path(default).expanduser()
     elif not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be None, a str or an os.PathLike, got {type(path).__name__}")
     if isinstance(path, str) and not path:
@@ -146,14 +154,14 @@ def data_home(path=None):
     return Path(path).expanduser()
 
 
-def fetch(url, file, timeout=60):
+def fetch(url: str, file: BinaryIO, timeout: float = 60) -> None:
     """Write the body found at ``url`` into the binary file object ``file``."""
     request = urllib.request.Request(url, headers={"User-Agent": "numbann"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         shutil.copyfileobj(response, file, 1 << 20)
 
 
-def _digest(path, algorithm):
+def _digest(path: PathLike, algorithm: str) -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -161,7 +169,7 @@ def _digest(path, algorithm):
     return h.hexdigest()
 
 
-def _download(dataset, gz_name, folder):
+def _download(dataset: str, gz_name: str, folder: Path) -> Path | list[str]:
     """Fetch ``gz_name`` into ``folder`` from the first mirror that serves it
     with the right checksum; returns its path, or a list of failure reasons.
     Bytes go to a temporary file renamed only once the checksum matches."""
@@ -170,7 +178,7 @@ def _download(dataset, gz_name, folder):
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         return [f"cannot create {folder}: {e}"]
-    reasons = []
+    reasons: list[str] = []
     for mirror in MIRRORS[dataset]:
         url = mirror + gz_name
         tmp = None
@@ -197,14 +205,15 @@ def _download(dataset, gz_name, folder):
     return reasons
 
 
-def _find(folder, base):
+def _find(folder: Path, base: str) -> Path | None:
     for name in (base, base + ".gz"):
         if (folder / name).is_file():
             return folder / name
     return None
 
 
-def _missing_error(dataset, split, folder, missing, reasons):
+def _missing_error(dataset: str, split: str, folder: Path, missing: Sequence[str],
+                   reasons: Sequence[str]) -> DatasetNotFoundError:
     gz = [base + ".gz" for base in missing]
     urls = [mirror + name for name in gz for mirror in MIRRORS[dataset]]
     why = "\n".join("  " + r for r in reasons)
@@ -218,14 +227,15 @@ def _missing_error(dataset, split, folder, missing, reasons):
     return DatasetNotFoundError("\n".join(lines), folder, gz, urls)
 
 
-def _flag(value, name):
+def _flag(value: object, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
 
-def load(dataset, split="train", flat=False, scale=True, path=None, download=True,
-         dtype="float64"):
+def load(dataset: str, split: str = "train", flat: bool = False, scale: bool = True,
+         path: PathLike | None = None, download: bool = True,
+         dtype: DTypeLike = "float64") -> tuple[Array, Array]:
     """``(X, y)`` of ``dataset`` ('mnist' or 'fashion_mnist'); see
     :func:`numbann.data.load_mnist` for the arguments."""
     if dataset not in TITLES:
@@ -234,11 +244,11 @@ def load(dataset, split="train", flat=False, scale=True, path=None, download=Tru
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     flat, scale = _flag(flat, "flat"), _flag(scale, "scale")
     download = _flag(download, "download")
-    dtype = _checks.as_dtype(dtype)
+    float_dtype = _checks.as_dtype(dtype)
     folder = data_home(path) / dataset
     bases = FILES[split]
     missing = [b for b in bases if _find(folder, b) is None]
-    reasons = []
+    reasons: list[str] = []
     if missing and download:
         for base in missing:
             got = _download(dataset, base + ".gz", folder)
@@ -248,7 +258,8 @@ def load(dataset, split="train", flat=False, scale=True, path=None, download=Tru
         missing = [b for b in bases if _find(folder, b) is None]
     if missing:
         raise _missing_error(dataset, split, folder, missing, reasons)
-    images_path, labels_path = (_find(folder, b) for b in bases)
+    images_path, labels_path = (folder / b if (folder / b).is_file() else folder / f"{b}.gz"
+                                for b in bases)
     images, labels = read_idx(images_path), read_idx(labels_path)
     title = TITLES[dataset]
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
@@ -262,8 +273,8 @@ def load(dataset, split="train", flat=False, scale=True, path=None, download=Tru
                          f"{len(labels)} labels")
     if labels.size and labels.max() > 9:
         raise ValueError(f"{labels_path}: labels must be 0..9, found {int(labels.max())}")
-    X = images.astype(dtype)
+    X = images.astype(float_dtype)
     if scale:
-        X /= dtype.type(255)
+        X /= float_dtype.type(255)
     X = X.reshape(len(X), 784) if flat else X.reshape(len(X), 1, 28, 28)
     return X, labels.astype(np.int64)

@@ -6,26 +6,31 @@ Each draws from a ``numpy.random.Generator`` the network seeds, so the same
 seed gives the same weights on every machine and device.
 """
 import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import _checks
+from ._typing import Array
+
+ShapeLike = Sequence[int]
 
 
 class Initializer:
     name = ""
     formula = ""
 
-    def __call__(self, shape, rng):
+    def __call__(self, shape: ShapeLike, rng: np.random.Generator) -> Array:
         """An array of the given shape (n_out, n_in) or (n_out,) in float64."""
         raise NotImplementedError
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
 
 
-def _fans(shape):
+def _fans(shape: ShapeLike) -> tuple[int, int]:
     field = math.prod(shape[2:])  # a conv kernel's receptive field k_h k_w (1 if dense)
     fan_out = shape[0] * field
     fan_in = shape[1] * field if len(shape) > 1 else 1
@@ -36,10 +41,10 @@ class Constant(Initializer):
     """W = value everywhere (``zeros`` is value 0: no symmetry breaking)."""
     name, formula = "constant", "W_ij = c"
 
-    def __init__(self, value=0.0):
+    def __init__(self, value: float = 0.0) -> None:
         self.value = _checks.real(value, "value")
 
-    def __call__(self, shape, rng):
+    def __call__(self, shape: ShapeLike, rng: np.random.Generator) -> Array:
         return np.full(shape, self.value)
 
 
@@ -47,11 +52,11 @@ class Normal(Initializer):
     """W ~ N(mean, std^2): the course's small random init with std = eps."""
     name, formula = "normal", "W_ij ~ N(mean, std^2)"
 
-    def __init__(self, std=0.01, mean=0.0):
+    def __init__(self, std: float = 0.01, mean: float = 0.0) -> None:
         self.std = _checks.real(std, "normal: std", 0)
         self.mean = _checks.real(mean, "normal: mean")
 
-    def __call__(self, shape, rng):
+    def __call__(self, shape: ShapeLike, rng: np.random.Generator) -> Array:
         return rng.normal(self.mean, self.std, size=shape)
 
 
@@ -59,10 +64,10 @@ class Uniform(Initializer):
     """W ~ U(-a, a)."""
     name, formula = "uniform", "W_ij ~ U(-a, a)"
 
-    def __init__(self, a=0.05):
+    def __init__(self, a: float = 0.05) -> None:
         self.a = _checks.real(a, "uniform: a", 0)
 
-    def __call__(self, shape, rng):
+    def __call__(self, shape: ShapeLike, rng: np.random.Generator) -> Array:
         return rng.uniform(-self.a, self.a, size=shape)
 
 
@@ -70,13 +75,13 @@ class _Scaled(Initializer):
     """Normal or uniform with a variance set by the layer's fans."""
     distribution = "normal"
 
-    def __init__(self, gain=1.0):
+    def __init__(self, gain: float = 1.0) -> None:
         self.gain = _checks.real(gain, "gain", 0)
 
-    def std(self, fan_in, fan_out):
+    def std(self, fan_in: int, fan_out: int) -> float:
         raise NotImplementedError
 
-    def __call__(self, shape, rng):
+    def __call__(self, shape: ShapeLike, rng: np.random.Generator) -> Array:
         std = self.std(*_fans(shape))
         if self.distribution == "normal":
             return rng.normal(0.0, std, size=shape)
@@ -88,7 +93,7 @@ class XavierNormal(_Scaled):
     """Glorot: W ~ N(0, gain^2 2 / (fan_in + fan_out)) (torch.nn.init.xavier_normal_)."""
     name, formula = "xavier_normal", "std = gain sqrt(2 / (fan_in + fan_out))"
 
-    def std(self, fan_in, fan_out):
+    def std(self, fan_in: int, fan_out: int) -> float:
         return self.gain * math.sqrt(2.0 / (fan_in + fan_out))
 
 
@@ -101,7 +106,7 @@ class HeNormal(_Scaled):
     """He/Kaiming for ReLU: W ~ N(0, 2 / fan_in) (kaiming_normal_, fan_in mode)."""
     name, formula = "he_normal", "std = gain sqrt(2 / fan_in)"
 
-    def std(self, fan_in, fan_out):
+    def std(self, fan_in: int, fan_out: int) -> float:
         return self.gain * math.sqrt(2.0 / fan_in)
 
 
@@ -114,16 +119,16 @@ class TorchDefault(Initializer):
     """PyTorch's ``nn.Linear`` default: W and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     name, formula = "torch", "W_ij ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))"
 
-    def __init__(self, fan_in=None):
+    def __init__(self, fan_in: int | None = None) -> None:
         self.fan_in = _checks.positive_int(fan_in, "fan_in", none=True)
 
-    def __call__(self, shape, rng):
+    def __call__(self, shape: ShapeLike, rng: np.random.Generator) -> Array:
         fan_in = self.fan_in or _fans(shape)[0]
         bound = 1.0 / math.sqrt(fan_in)
         return rng.uniform(-bound, bound, size=shape)
 
 
-_REGISTRY = {
+_REGISTRY: dict[str, Callable[..., Initializer]] = {
     "zeros": lambda: Constant(0.0), "ones": lambda: Constant(1.0), "constant": Constant,
     "normal": Normal, "uniform": Uniform,
     "xavier_normal": XavierNormal, "xavier_uniform": XavierUniform,
@@ -135,7 +140,7 @@ _REGISTRY = {
 NAMES = tuple(_REGISTRY)
 
 
-def get(init, argument="init", **kwargs):
+def get(init: "str | Initializer", argument: str = "init", **kwargs: Any) -> Initializer:
     """Resolve a name (with keyword arguments) or an :class:`Initializer`;
     ``argument`` names the caller's argument in error messages."""
     if isinstance(init, Initializer):
@@ -155,7 +160,7 @@ def get(init, argument="init", **kwargs):
         raise TypeError(f"bad arguments for initializer {name!r} ({argument}): {e}") from None
 
 
-def default_for(activation_name):
+def default_for(activation_name: str) -> Initializer:
     """He for the ReLU family, Xavier otherwise: each keeps activations' variance steady."""
     if activation_name in ("relu", "leaky_relu", "elu"):
         return HeUniform()

@@ -22,7 +22,15 @@ import os
 import secrets
 import stat
 
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
 import numpy as np
+
+from ._typing import Array, ArrayLike, DTypeLike
+
+PathLike = str | os.PathLike[str]
+Arrays = dict[str, Array]
 
 HEADER = "numbann_file"
 NETWORK, CHECKPOINT, TRACE = "numbann-network", "numbann-checkpoint", "numbann-trace"
@@ -35,31 +43,33 @@ class NumbannFileError(ValueError):
     starts with the file's path."""
 
 
-def checksum(arrays):
+def checksum(arrays: Mapping[str, ArrayLike]) -> str:
     """SHA-256 (hex) of named arrays: names, dtypes, shapes and C-order bytes."""
     h = hashlib.sha256()
     for name in sorted(arrays):
         a = np.asarray(arrays[name])
         h.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
-        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))
+        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
     return h.hexdigest()
 
 
-def write(path, arrays, format, compressed=False, version=None):
+def write(path: PathLike, arrays: Mapping[str, ArrayLike], format: str, compressed: bool = False,
+          version: int | None = None) -> str:
     """Write ``arrays`` (name -> array) to ``path`` atomically, with the header
     of ``format`` (its newest version unless ``version`` is given); returns ``path``."""
     path = os.fspath(path)
-    arrays = {name: np.asarray(a) for name, a in arrays.items()}
+    stored = {name: np.asarray(a) for name, a in arrays.items()}
     header = {"format": format, "version": version or VERSIONS[format],
-              "sha256": checksum(arrays)}
-    arrays[HEADER] = np.array(json.dumps(header))
+              "sha256": checksum(stored)}
+    stored[HEADER] = np.array(json.dumps(header))
     folder, base = os.path.split(os.path.abspath(path))
     tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     # os.open with mode 0o666: the umask applies, as for a plain open()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compressed else np.savez)(f, **arrays)
+            save = np.savez_compressed if compressed else np.savez
+            save(f, **stored)  # type: ignore[arg-type]  # the keywords are array names
             f.flush()
             os.fsync(f.fileno())
         if os.path.exists(path):  # keep the permissions of the file it replaces
@@ -75,7 +85,7 @@ def write(path, arrays, format, compressed=False, version=None):
     return path
 
 
-def _sync_folder(folder):
+def _sync_folder(folder: str) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # Windows cannot open a folder; its rename is durable enough
@@ -88,7 +98,8 @@ def _sync_folder(folder):
         os.close(fd)
 
 
-def read(path, formats, legacy=None):
+def read(path: PathLike, formats: Sequence[str],
+         legacy: Collection[str] | None = None) -> tuple[str, int, Arrays]:
     """Read a numbann file: returns ``(format, version, arrays)``.
 
     ``formats``: the accepted format names (the newest version of each is
@@ -117,9 +128,8 @@ def read(path, formats, legacy=None):
         keys = ", ".join(sorted(arrays)) or "none"
         raise NumbannFileError(f"{name}: not a {wanted} file (no numbann header; "
                                f"its arrays: {keys})")
-    header = arrays.pop(HEADER)
     try:
-        header = json.loads(str(header))
+        header = json.loads(str(arrays.pop(HEADER)))
         fmt, version, digest = header["format"], header["version"], header["sha256"]
     except (ValueError, TypeError, KeyError) as e:
         raise NumbannFileError(f"{name}: the numbann header is damaged ({e})") from None
@@ -135,14 +145,14 @@ def read(path, formats, legacy=None):
     return fmt, version, arrays
 
 
-def require(path, arrays, *keys):
+def require(path: PathLike, arrays: Mapping[str, Array], *keys: str) -> None:
     """Raise unless every key is in ``arrays``."""
     missing = [k for k in keys if k not in arrays]
     if missing:
         raise NumbannFileError(f"{os.fspath(path)}: missing {', '.join(map(repr, missing))}")
 
 
-def json_entry(path, arrays, key):
+def json_entry(path: PathLike, arrays: Mapping[str, Array], key: str) -> Any:
     """The JSON value stored as the string array ``arrays[key]``."""
     require(path, arrays, key)
     a = arrays[key]
@@ -154,7 +164,8 @@ def json_entry(path, arrays, key):
         raise NumbannFileError(f"{os.fspath(path)}: {key!r} is not valid JSON ({e})") from None
 
 
-def params(path, arrays, key, dtype=None, size=None, finite=True):
+def params(path: PathLike, arrays: Mapping[str, Array], key: str, dtype: DTypeLike | None = None,
+           size: int | None = None, finite: bool = True) -> Array:
     """``arrays[key]`` checked as a parameter vector: 1-D float32/float64 (of
     ``dtype`` and ``size`` when given), finite unless ``finite=False``."""
     require(path, arrays, key)

@@ -22,9 +22,13 @@ that recomputes the gradient (``Newton.step_newton``).
 """
 import functools
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from numbann import _checks
+from numbann._typing import Array, ArrayLike, DTypeLike
 from numbann._registry import resolve
 from numbann.kernels import codes as C
 from numbann.kernels.cpu_optim import optimizer_update, optimizer_update_parallel
@@ -46,7 +50,7 @@ _unit = functools.partial(_checks.real, low=0, high=1, high_open=True)  # a deca
 _flag = _checks.flag
 
 
-def _fmt(x):
+def _fmt(x: object) -> str:
     return f"{x:g}" if isinstance(x, float) else repr(x)
 
 
@@ -58,30 +62,34 @@ class Optimizer:
 
     code = -1
     name = "optimizer"
+    # set by fit: the run's state array (n_state, P) and its step count
+    state: Array
+    t: int
+    _run_token: str  # which run the state belongs to (numbann.checkpoint)
 
-    def __init__(self, lr):
+    def __init__(self, lr: float) -> None:
         self.hyper = np.zeros(C.N_HYPER, dtype=np.float64)
         self.hyper[C.H_LR] = _positive(lr, "lr")
 
     # the rate in force; schedules write it between steps (0 allowed there:
     # cosine annealing to eta_min = 0 reaches it)
     @property
-    def lr(self):
+    def lr(self) -> float:
         return float(self.hyper[C.H_LR])
 
     @lr.setter
-    def lr(self, value):
+    def lr(self, value: float) -> None:
         self.hyper[C.H_LR] = _nonneg(value, "lr")
 
     @property
-    def state_names(self):
+    def state_names(self) -> tuple[str, ...]:
         return ("unused",)
 
     @property
-    def n_state(self):
+    def n_state(self) -> int:
         return len(self.state_names)
 
-    def init_state(self, P, dtype=np.float64):
+    def init_state(self, P: int, dtype: DTypeLike = np.float64) -> Array:
         """A fresh ``(n_state, P)`` state array of ``dtype`` (zeros)."""
         P = _checks.integer(P, "P", 0)
         try:
@@ -93,7 +101,8 @@ class Optimizer:
         dtype = np.dtype(dtype)
         return np.zeros((self.n_state, P), dtype=dtype)
 
-    def step(self, theta, grad, state, t, parallel=False):
+    def step(self, theta: Array, grad: Array, state: Array, t: int,
+             parallel: bool = False) -> Array:
         """One update in place on ``theta`` and ``state`` (``t`` 1-based);
         returns ``theta``. ``parallel=True`` uses the multi-threaded kernel
         (pays only for long vectors on idle cores; see kernels.cpu_optim)."""
@@ -118,10 +127,10 @@ class Optimizer:
         kernel(self.code, theta, grad, state, self.hyper, int(t))
         return theta
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         return {"lr": self.lr}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={_fmt(v)}" for k, v in self._args().items())
         return f"{type(self).__name__}({args})"
 
@@ -165,8 +174,9 @@ class SGD(Optimizer):
     code = C.OPT_SGD
     name = "sgd"
 
-    def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False,
-                 weight_decay=0.0, l1=0.0, momentum_form="torch"):
+    def __init__(self, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, l1: float = 0.0,
+                 momentum_form: str = "torch") -> None:
         super().__init__(lr)
         momentum = _unit(momentum, "momentum")
         dampening = _number(dampening, "dampening")
@@ -191,16 +201,16 @@ class SGD(Optimizer):
         self.momentum_form = momentum_form
 
     @property
-    def momentum(self):
+    def momentum(self) -> float:
         return float(self.hyper[C.H_MOMENTUM])
 
     @property
-    def state_names(self):
+    def state_names(self) -> tuple[str, ...]:
         return ("velocity",) if self.momentum != 0 else ("unused",)
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         h = self.hyper
-        a = {"lr": self.lr, "momentum": self.momentum}
+        a: dict[str, Any] = {"lr": self.lr, "momentum": self.momentum}
         if h[C.H_DAMPENING]:
             a["dampening"] = float(h[C.H_DAMPENING])
         if h[C.H_NESTEROV]:
@@ -226,8 +236,9 @@ class Momentum(SGD):
 
     name = "momentum"
 
-    def __init__(self, lr=1e-3, beta=0.9, form="torch", nesterov=False, dampening=0.0,
-                 weight_decay=0.0, l1=0.0, momentum=None):
+    def __init__(self, lr: float = 1e-3, beta: float = 0.9, form: str = "torch",
+                 nesterov: bool = False, dampening: float = 0.0, weight_decay: float = 0.0,
+                 l1: float = 0.0, momentum: float | None = None) -> None:
         if momentum is not None:
             # beta left at its default: the alias decides; otherwise both must agree
             momentum, beta = _number(momentum, "momentum"), _number(beta, "beta")
@@ -241,7 +252,7 @@ class Momentum(SGD):
         super().__init__(lr=lr, momentum=beta, dampening=dampening, nesterov=nesterov,
                          weight_decay=weight_decay, l1=l1, momentum_form=form)
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         a = super()._args()
         a["beta"] = a.pop("momentum")
         if "momentum_form" in a:
@@ -263,8 +274,9 @@ class Adagrad(Optimizer):
     code = C.OPT_ADAGRAD
     name = "adagrad"
 
-    def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, eps_inside=False):
+    def __init__(self, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10,
+                 eps_inside: bool = False) -> None:
         super().__init__(lr)
         h = self.hyper
         h[C.H_LR_DECAY] = _nonneg(lr_decay, "lr_decay")
@@ -275,15 +287,15 @@ class Adagrad(Optimizer):
                                                  "initial_accumulator_value")
 
     @property
-    def state_names(self):
+    def state_names(self) -> tuple[str, ...]:
         return ("G",)
 
-    def init_state(self, P, dtype=np.float64):
+    def init_state(self, P: int, dtype: DTypeLike = np.float64) -> Array:
         state = super().init_state(P, dtype)
         state[0] = self.initial_accumulator_value
         return state
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         h = self.hyper
         a = {"lr": self.lr, "lr_decay": float(h[C.H_LR_DECAY]),
              "weight_decay": float(h[C.H_WEIGHT_DECAY]),
@@ -310,8 +322,9 @@ class RMSprop(Optimizer):
     code = C.OPT_RMSPROP
     name = "rmsprop"
 
-    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, eps_inside=False, rho=None):
+    def __init__(self, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+                 eps_inside: bool = False, rho: float | None = None) -> None:
         super().__init__(lr)
         if rho is not None:
             # alpha left at its default: the alias decides; otherwise both must agree
@@ -329,15 +342,15 @@ class RMSprop(Optimizer):
         h[C.H_EPS_INSIDE] = float(_flag(eps_inside, "eps_inside"))
 
     @property
-    def state_names(self):
-        names = ("E[g^2]",)
+    def state_names(self) -> tuple[str, ...]:
+        names: tuple[str, ...] = ("E[g^2]",)
         if self.hyper[C.H_MOMENTUM] != 0:
             names += ("velocity",)
         if self.hyper[C.H_CENTERED]:
             names += ("E[g]",)
         return names
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         h = self.hyper
         a = {"lr": self.lr, "alpha": float(h[C.H_ALPHA]), "eps": float(h[C.H_EPS]),
              "weight_decay": float(h[C.H_WEIGHT_DECAY]), "momentum": float(h[C.H_MOMENTUM]),
@@ -361,8 +374,8 @@ class Adam(Optimizer):
     code = C.OPT_ADAM
     name = "adam"
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False):
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
         super().__init__(lr)
         try:
             beta1, beta2 = betas
@@ -376,10 +389,10 @@ class Adam(Optimizer):
         h[C.H_AMSGRAD] = float(_flag(amsgrad, "amsgrad"))
 
     @property
-    def state_names(self):
+    def state_names(self) -> tuple[str, ...]:
         return ("m", "v", "vmax") if self.hyper[C.H_AMSGRAD] else ("m", "v")
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         h = self.hyper
         a = {"lr": self.lr, "betas": (float(h[C.H_BETA1]), float(h[C.H_BETA2])),
              "eps": float(h[C.H_EPS]), "weight_decay": float(h[C.H_WEIGHT_DECAY])}
@@ -396,32 +409,33 @@ class AdamW(Adam):
     code = C.OPT_ADAMW
     name = "adamw"
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01,
-                 amsgrad=False):
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False) -> None:
         super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad)
 
 
 # ---------------------------------------------------------------- Newton
 
-def newton_hessian(grad_fn, theta, h=None):
+def newton_hessian(grad_fn: Callable[[Array], ArrayLike], theta: ArrayLike,
+                   h: float | None = None) -> Array:
     """The Hessian of J at ``theta`` by central differences of its gradient:
     H[:, i] = (g(theta + h_i e_i) - g(theta - h_i e_i)) / (2 h_i), then
     symmetrized, H <- (H + H^T) / 2. ``grad_fn(theta_copy)`` returns the flat
     gradient. ``h``: a step (scalar) or None for h_i = eps^(1/3) max(1, |theta_i|)
     with eps the machine epsilon of theta's dtype. Returns float64 (P, P);
     costs 2P gradient evaluations. Exact (up to rounding) on quadratics."""
-    theta = np.asarray(theta)
-    if theta.ndim != 1:
-        raise ValueError(f"theta must be 1-D, got shape {theta.shape}")
-    P = theta.shape[0]
-    dtype = theta.dtype if theta.dtype in (np.float32, np.float64) else np.float64
+    point = np.asarray(theta)
+    if point.ndim != 1:
+        raise ValueError(f"theta must be 1-D, got shape {point.shape}")
+    P = point.shape[0]
+    dtype = point.dtype if point.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     if h is None:
-        steps = np.finfo(dtype).eps ** (1 / 3) * np.maximum(1.0, np.abs(theta.astype(np.float64)))
+        steps = np.finfo(dtype).eps ** (1 / 3) * np.maximum(1.0, np.abs(point.astype(np.float64)))
     else:
         steps = np.full(P, _positive(h, "h"))
     H = np.empty((P, P), dtype=np.float64)
-    x = theta.astype(dtype, copy=True)
+    x = point.astype(dtype, copy=True)
     for i in range(P):
         xi = x[i]
         x[i] = xi + steps[i]
@@ -452,14 +466,15 @@ class Newton(Optimizer):
     code = C.OPT_NEWTON
     name = "newton"
 
-    def __init__(self, damping=0.0, max_params=2000, lr=1.0, h=None):
+    def __init__(self, damping: float = 0.0, max_params: int = 2000, lr: float = 1.0,
+                 h: float | None = None) -> None:
         super().__init__(lr)
         self.damping = _nonneg(damping, "damping")
         self.max_params = _checks.positive_int(max_params, "max_params")
         self.h = None if h is None else _positive(h, "h")
-        self.last_hessian = None
+        self.last_hessian: Array | None = None
 
-    def _check_size(self, P):
+    def _check_size(self, P: int) -> None:
         if P > self.max_params:
             mb = P * P * 8 / 2**20
             raise ValueError(
@@ -468,11 +483,12 @@ class Newton(Optimizer):
                 f"an O(P^3) solve and 2P gradient evaluations per step; raise max_params "
                 f"if you mean it, or use a first-order optimizer (SGD, Adam, ...).")
 
-    def init_state(self, P, dtype=np.float64):
+    def init_state(self, P: int, dtype: DTypeLike = np.float64) -> Array:
         self._check_size(int(P))
         return super().init_state(P, dtype)
 
-    def step_newton(self, theta, grad, grad_fn):
+    def step_newton(self, theta: Array, grad: Array,
+                    grad_fn: Callable[[Array], ArrayLike]) -> Array:
         """theta <- theta - lr (H + damping I)^{-1} grad, in place; returns theta.
 
         ``grad_fn(theta_copy)`` recomputes the full gradient (same batch) at
@@ -499,11 +515,12 @@ class Newton(Optimizer):
         theta -= (self.lr * d).astype(theta.dtype)
         return theta
 
-    def step(self, theta, grad, state, t, parallel=False):
+    def step(self, theta: Array, grad: Array, state: Array, t: int,
+             parallel: bool = False) -> Array:
         raise TypeError("Newton's method needs to recompute gradients: call "
                         "step_newton(theta, grad, grad_fn) instead of step()")
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         a = {"damping": self.damping, "max_params": self.max_params}
         if self.lr != 1.0:
             a["lr"] = self.lr
@@ -512,12 +529,12 @@ class Newton(Optimizer):
 
 # ---------------------------------------------------------------- registry
 
-def _nesterov(**kw):
+def _nesterov(**kw: Any) -> "Momentum":
     kw.setdefault("nesterov", True)
     return Momentum(**kw)
 
 
-OPTIMIZERS = {
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "sgd": SGD,
     "momentum": Momentum,
     "nesterov": _nesterov,
@@ -529,7 +546,7 @@ OPTIMIZERS = {
 }
 
 
-def get_optimizer(name_or_obj, **kw):
+def get_optimizer(name_or_obj: "str | Optimizer | type[Optimizer]", **kw: Any) -> Optimizer:
     """An optimizer from a name ("sgd", "momentum", "nesterov", "adagrad",
     "rmsprop", "adam", "adamw", "newton") and keyword arguments, an
     ``Optimizer`` class and keyword arguments, or an ``Optimizer`` object

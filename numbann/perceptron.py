@@ -1,11 +1,14 @@
 """The perceptron: a step unit and its learning rule."""
+from typing import Any
+
 import numpy as np
 from numba import njit
 
 from . import _checks
+from ._typing import Array, ArrayLike
 
 
-def perceptron_output(x, w, threshold):
+def perceptron_output(x: ArrayLike, w: ArrayLike, threshold: float) -> Any:
     """output = 1 if sum_j w_j x_j > threshold else 0 (the course's first neuron).
 
     ``x``: one input (n,) or a batch (m, n); ``w``: (n,); ``threshold``: one
@@ -20,7 +23,7 @@ def perceptron_output(x, w, threshold):
 
 
 @njit(cache=True)
-def perceptron_epoch(X, y, w, b, lr):
+def perceptron_epoch(X, y, w, b, lr):  # type: ignore[no-untyped-def]  # a numba kernel
     """One pass of the learning rule; returns the number of mistakes.
 
     yhat = 1 if w.x + b > 0 else 0;  w_j <- w_j + eta (y - yhat) x_j,
@@ -43,24 +46,25 @@ def perceptron_epoch(X, y, w, b, lr):
 class Perceptron:
     """A single step unit trained by the perceptron rule (``b = -threshold``)."""
 
-    def __init__(self, n_inputs, lr=1.0, w=None, b=0.0):
+    def __init__(self, n_inputs: int, lr: float = 1.0, w: ArrayLike | None = None,
+                 b: float = 0.0) -> None:
         self.n_inputs = _checks.size(n_inputs, "n_inputs")
         self.lr = _checks.real(lr, "lr", 0, low_open=True)
         self.w = np.zeros(self.n_inputs) if w is None else \
             _checks.real_array(w, "w", shape=(self.n_inputs,)).copy()
         self.b = np.array([_checks.real(b, "b")])
-        self.mistakes = []
+        self.mistakes: list[int] = []
         self.converged = False
 
     @property
-    def threshold(self):
+    def threshold(self) -> float:
         return -self.b[0]
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> Array:
         X = _checks.inputs(X, self.n_inputs, np.float64)
         return (X @ self.w + self.b[0] > 0).astype(np.int64)
 
-    def fit(self, X, y, epochs=100):
+    def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 100) -> "Perceptron":
         """Apply the rule epoch by epoch until an epoch makes no mistake.
 
         Stops after ``epochs`` passes at most: data that is not linearly
@@ -85,5 +89,5 @@ class Perceptron:
                 break
         return self
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Perceptron(w={self.w.tolist()}, b={self.b[0]:g}, converged={self.converged})"

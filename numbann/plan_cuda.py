@@ -10,8 +10,10 @@ callbacks, early stopping and the history see the host network exactly as
 on the CPU.
 """
 from types import SimpleNamespace
+from typing import Any
 
 from . import optim
+from ._typing import Array
 from .kernels import codes
 from .kernels.cpu_train import OK
 from .plan_run import PlanRun
@@ -20,7 +22,7 @@ from .plan_run import PlanRun
 class CudaPlanRun(PlanRun):
     """One fit of a Sequential network on the GPU."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if isinstance(self.optimizer, optim.Newton):
             raise ValueError("Newton's method is not a fused update: it runs on device='cpu' only")
@@ -32,7 +34,7 @@ class CudaPlanRun(PlanRun):
                                        ("a_buf", "z_buf", "delta_buf", "x_buf", "i_buf", "s_buf")})
         self.gpu = SimpleNamespace(**{name: cuda.to_device(a) for name, a in host.items()})
 
-    def _gpu_step_args(self):
+    def _gpu_step_args(self) -> tuple[Any, ...]:
         """cuda_plan.launch_step's arguments: plan_train's, with device buffers."""
         net, ws, gpu = self.net, self.ws, self.gpu
         return (gpu.theta, gpu.grad, net.plan, gpu.running, net.alphas, gpu.a_buf, ws.a_off,
@@ -40,7 +42,7 @@ class CudaPlanRun(PlanRun):
                 gpu.s_buf, gpu.y_buf, gpu.X, gpu.Y, self.loss.code, self.keep, self.seed,
                 self.l1, self.l2, self.clip_value, self.clip_norm)
 
-    def compiled(self, orders, lrs, step_losses):
+    def compiled(self, orders: Array, lrs: Array, step_losses: Array) -> tuple[int, int]:
         """Train whole epochs on the GPU; returns (status, steps done)."""
         from numba import cuda
 
@@ -62,7 +64,7 @@ class CudaPlanRun(PlanRun):
             self._replay_failed_step(done, step_losses.shape[1])
         return status, done
 
-    def _replay_failed_step(self, done, steps):
+    def _replay_failed_step(self, done: int, steps: int) -> None:
         """Recompute the failed step (theta has not moved since; TRAIN mode
         leaves the running statistics where the CPU leaves them) and copy its
         numbers to the host workspace and gradient, for the divergence report."""

@@ -15,11 +15,13 @@ values equal those torch's schedulers have in force after t calls to
                                                                            (CosineAnnealingLR)
 """
 import math
+from typing import Any
 
 import numpy as np
 
 from . import _checks
 from ._registry import resolve
+from ._typing import Array
 
 __all__ = ["Schedule", "Constant", "StepDecay", "Exponential", "ExpDecay",
            "CosineAnnealing", "get_schedule", "SCHEDULES"]
@@ -36,29 +38,29 @@ class Schedule:
 
     name = "schedule"
 
-    def __init__(self, per="epoch"):
+    def __init__(self, per: str = "epoch") -> None:
         if not isinstance(per, str) or per not in _PERS:
             raise ValueError(f"per must be 'epoch' or 'step', got {per!r}")
         self.per = per
 
-    def lr_at(self, t, base_lr):
+    def lr_at(self, t: int, base_lr: float) -> float:
         """The learning rate in force at t (epoch or step index, from 0)."""
         t = _checks.integer(t, "t", 0)
         base_lr = _real(base_lr, "base_lr", 0, low_open=True)
         return float(self._lr(int(t), base_lr))
 
-    def _lr(self, t, base_lr):
+    def _lr(self, t: int, base_lr: float) -> float:
         raise NotImplementedError
 
-    def values(self, n, base_lr):
+    def values(self, n: int, base_lr: float) -> Array:
         """The rates at t = 0 .. n-1 as a float64 array (for plots and checks)."""
         n = _checks.integer(n, "n", 0)
         return np.array([self.lr_at(t, base_lr) for t in range(n)], dtype=np.float64)
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         return {}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = dict(self._args())
         if self.per != "epoch":
             args["per"] = self.per
@@ -71,7 +73,7 @@ class Constant(Schedule):
 
     name = "constant"
 
-    def _lr(self, t, base_lr):
+    def _lr(self, t: int, base_lr: float) -> float:
         return base_lr
 
 
@@ -81,17 +83,17 @@ class StepDecay(Schedule):
 
     name = "step"
 
-    def __init__(self, step_size, gamma=0.1, per="epoch"):
+    def __init__(self, step_size: int, gamma: float = 0.1, per: str = "epoch") -> None:
         super().__init__(per)
         self.step_size = _pos_int(step_size, "step_size")
         self.gamma = _real(gamma, "gamma")
         if not self.gamma > 0:
             raise ValueError(f"gamma must be > 0, got {self.gamma}")
 
-    def _lr(self, t, base_lr):
+    def _lr(self, t: int, base_lr: float) -> float:
         return base_lr * self.gamma ** (t // self.step_size)
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         return {"step_size": self.step_size, "gamma": self.gamma}
 
 
@@ -101,16 +103,16 @@ class Exponential(Schedule):
 
     name = "exponential"
 
-    def __init__(self, gamma, per="epoch"):
+    def __init__(self, gamma: float, per: str = "epoch") -> None:
         super().__init__(per)
         self.gamma = _real(gamma, "gamma")
         if not self.gamma > 0:
             raise ValueError(f"gamma must be > 0, got {self.gamma}")
 
-    def _lr(self, t, base_lr):
+    def _lr(self, t: int, base_lr: float) -> float:
         return base_lr * self.gamma ** t
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         return {"gamma": self.gamma}
 
 
@@ -120,16 +122,16 @@ class ExpDecay(Schedule):
 
     name = "exp_decay"
 
-    def __init__(self, k, per="epoch"):
+    def __init__(self, k: float, per: str = "epoch") -> None:
         super().__init__(per)
         self.k = _real(k, "k")
         if not self.k >= 0:
             raise ValueError(f"k must be >= 0, got {self.k}")
 
-    def _lr(self, t, base_lr):
+    def _lr(self, t: int, base_lr: float) -> float:
         return base_lr * math.exp(-self.k * t)
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         return {"k": self.k}
 
 
@@ -145,22 +147,22 @@ class CosineAnnealing(Schedule):
 
     name = "cosine"
 
-    def __init__(self, T_max, eta_min=0.0, per="epoch"):
+    def __init__(self, T_max: int, eta_min: float = 0.0, per: str = "epoch") -> None:
         super().__init__(per)
         self.T_max = _pos_int(T_max, "T_max")
         self.eta_min = _real(eta_min, "eta_min")
         if not self.eta_min >= 0:
             raise ValueError(f"eta_min must be >= 0, got {self.eta_min}")
 
-    def _lr(self, t, base_lr):
+    def _lr(self, t: int, base_lr: float) -> float:
         return self.eta_min + (base_lr - self.eta_min) * (
             1 + math.cos(math.pi * t / self.T_max)) / 2
 
-    def _args(self):
+    def _args(self) -> dict[str, Any]:
         return {"T_max": self.T_max, "eta_min": self.eta_min}
 
 
-SCHEDULES = {
+SCHEDULES: dict[str, type[Schedule]] = {
     "constant": Constant,
     "step": StepDecay,
     "step_decay": StepDecay,
@@ -171,7 +173,7 @@ SCHEDULES = {
 }
 
 
-def get_schedule(name_or_obj, **kw):
+def get_schedule(name_or_obj: "str | Schedule | type[Schedule] | None", **kw: Any) -> Schedule:
     """A schedule from a name (see ``SCHEDULES``) and keyword arguments, a
     ``Schedule`` class and keyword arguments, a ``Schedule`` object (returned
     as is), or None (``Constant()``)."""

@@ -28,15 +28,22 @@ Targets are checked first: real numbers (strings and other labels must be
 encoded as 0..n-1), finite, not empty, shaped for the metric; nothing is
 reshaped or broadcast silently.
 """
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import _checks
+from ._typing import Array, ArrayLike
+
+if TYPE_CHECKING:
+    from .base import Model
+    from .losses import Loss
 
 METRICS = ("accuracy", "argmax", "multilabel_exact", "sign_accuracy", "r2")
 _THRESHOLDED = ("sigmoid", "step")  # outputs read as P(label = 1) or 0/1
 
 
-def resolve(net, Y, metric=None):
+def resolve(net: "Model", Y: Array, metric: str | None = None) -> str:
     """The metric ``score`` computes for targets ``Y`` (a checked array)."""
     act, k = net.output_activation.name, net.n_outputs
     if metric is not None:
@@ -52,7 +59,7 @@ def resolve(net, Y, metric=None):
     return "r2"
 
 
-def _columns(net, Y, what):
+def _columns(net: "Model", Y: Array, what: str) -> Array:
     """Y as (m, n_L): (m,) is accepted for one output; no other reshaping."""
     k = net.n_outputs
     if Y.ndim == 1 and k == 1:
@@ -64,14 +71,14 @@ def _columns(net, Y, what):
     return Y
 
 
-def _zero_one(Y, metric):
+def _zero_one(Y: Array, metric: str) -> None:
     if not np.all((Y == 0) | (Y == 1)):
         bad = Y[(Y != 0) & (Y != 1)][0]
         raise ValueError(f"Y must hold 0/1 labels for metric={metric!r}, got {bad!r}; for "
                          "soft targets use metric='r2'")
 
 
-def _prepare(net, Y, metric):
+def _prepare(net: "Model", Y: Array, metric: str) -> Array:
     """Y checked and shaped for ``metric`` (raises naming Y or metric)."""
     act, k = net.output_activation.name, net.n_outputs
     if metric == "argmax":
@@ -109,7 +116,7 @@ def _prepare(net, Y, metric):
     return _columns(net, Y, "metric='r2'").astype(np.float64)
 
 
-def _compute(metric, a, Y):
+def _compute(metric: str, a: Array, Y: Array) -> float:
     if metric == "argmax":
         return float(np.mean(a.argmax(axis=1) == Y))
     if metric in ("binary", "multilabel_exact"):
@@ -123,20 +130,20 @@ def _compute(metric, a, Y):
     return 1.0 if residual == 0 else 0.0
 
 
-def score(net, X, Y, metric=None):
+def score(net: "Model", X: ArrayLike, Y: ArrayLike, metric: str | None = None) -> float:
     """See :meth:`numbann.base.Model.score`."""
-    Y = _checks.targets(Y, "Y", labels=True)
-    metric = resolve(net, Y, metric)
-    Y = _prepare(net, Y, metric)
+    targets = _checks.targets(Y, "Y", labels=True)
+    metric = resolve(net, targets, metric)
+    targets = _prepare(net, targets, metric)
     a = net.forward(X)
-    _checks.same_rows(a, Y)
+    _checks.same_rows(a, targets)
     if not np.all(np.isfinite(a)):
         raise ValueError("the network's outputs on X are not finite: its weights hold NaN or "
                          "inf (a diverged run?)")
-    return _compute(metric, a.astype(np.float64), Y)
+    return _compute(metric, a.astype(np.float64), targets)
 
 
-def validation_metric(net, Y, loss):
+def validation_metric(net: "Model", Y: Array, loss: "Loss") -> str:
     """The metric fit records as ``val_metric`` for prepared targets Y
     (m, n_L): sign accuracy for the hinge loss, else score's default; R^2
     where the targets are not labels that metric can use (soft targets)."""

@@ -12,6 +12,8 @@ scikit-learn; ``import numbann.sklearn`` does (scikit-learn >= 1.6).
 import copy
 import math
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -22,7 +24,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _checks, optim
-from .layers import Conv2D, Flatten, MaxPool2D
+from ._typing import Array, ArrayLike
+from .base import Model
+from .layers import Conv2D, Flatten, Layer, MaxPool2D
 from .model import MLP, Dense
 from .sequential import Sequential
 
@@ -31,18 +35,18 @@ __all__ = ["MLPClassifier", "MLPRegressor", "CNNClassifier"]
 _ACTIVATIONS = {"logistic": "sigmoid"}  # scikit-learn's names numbann spells otherwise
 
 
-def _activation(name):
+def _activation(name: Any) -> Any:
     return _ACTIVATIONS.get(name, name) if isinstance(name, str) else name
 
 
-def _sizes(hidden):
+def _sizes(hidden: int | Sequence[int] | None) -> list[int]:
     """hidden_layer_sizes as a list (an int is one layer, as in scikit-learn)."""
     if hidden is None:
         return []
     return list(hidden) if hasattr(hidden, "__iter__") else [hidden]
 
 
-def _writable(a):
+def _writable(a: Array) -> Array:
     # numba compiles a separate (slow to build) specialization for read-only
     # arrays (a memmap from joblib): hand the kernels a writable copy instead
     return a if a.flags.writeable and a.flags.c_contiguous else np.array(a, order="C")
@@ -54,11 +58,13 @@ class _Monitor:
     improved by ``tol`` for more than ``n_iter_no_change`` epochs; with
     early stopping the weights of the best validation score are put back."""
 
-    def __init__(self, tol, n_iter_no_change, on_score):
+    def __init__(self, tol: float, n_iter_no_change: int, on_score: bool) -> None:
         self.tol, self.patience, self.on_score = tol, n_iter_no_change, on_score
-        self.best, self.count, self.theta, self.stopped, self.scores = np.inf, 0, None, False, []
+        self.best, self.count, self.stopped = np.inf, 0, False
+        self.theta: Array | None = None
+        self.scores: list[float] = []
 
-    def __call__(self, net, epoch, logs):
+    def __call__(self, net: Model, epoch: int, logs: dict[str, float]) -> bool:
         value = logs["loss"]
         if self.on_score:
             self.scores.append(logs["val_metric"])
@@ -75,12 +81,12 @@ class _Monitor:
 class _Base(BaseEstimator):
     """What the three estimators share: validation, the network's fit, history."""
     _loss = "mse"
-    _y_kwargs = {}
+    _y_kwargs: dict[str, Any] = {}
 
-    def __sklearn_is_fitted__(self):
+    def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "network_")
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         # an estimator loaded by joblib with mmap_mode holds read-only arrays,
         # which the kernels cannot take: give the network and optimizer copies
         super().__setstate__(state)
@@ -92,23 +98,24 @@ class _Base(BaseEstimator):
         if state.get("network_") is not None:
             self.network_._bind_views()
 
-    def _dtype(self):
+    def _dtype(self) -> np.dtype[Any]:
         return _checks.as_dtype(self.dtype)
 
-    def _reshape(self, X):
+    def _reshape(self, X: Array) -> Array:
         return X
 
-    def _new_optimizer(self):
+    def _new_optimizer(self) -> optim.Optimizer:
         if isinstance(self.solver, optim.Optimizer):
             return copy.deepcopy(self.solver)  # the parameter stays as given
         return optim.get_optimizer(self.solver, lr=self.learning_rate_init)
 
-    def _batch(self, n):
+    def _batch(self, n: int) -> int:
         if isinstance(self.batch_size, str) and self.batch_size == "auto":
             return min(200, n)
         return min(_checks.positive_int(self.batch_size, "batch_size"), n)
 
-    def _fit(self, X, y, incremental, classes=None):
+    def _fit(self, X: Any, y: Any, incremental: bool,
+             classes: ArrayLike | None = None) -> Any:
         reset = not hasattr(self, "network_") or not (incremental or self.warm_start)
         X, y = validate_data(self, X, y, reset=reset, dtype=self._dtype(), **self._y_kwargs)
         Y = self._targets(y, reset, incremental, classes)
@@ -116,7 +123,8 @@ class _Base(BaseEstimator):
             rng = check_random_state(self.random_state)
             net_seed, self._seed = (int(s) for s in rng.randint(0, 2**31 - 1, size=2))
             self.network_ = self._build(X.shape[1], self._n_outputs(Y), net_seed)
-            self.loss_curve_, self.n_iter_, self._optimizer = [], 0, None
+            self.loss_curve_: list[float] = []
+            self.n_iter_, self._optimizer = 0, None
             self.best_loss_ = self.validation_scores_ = self.best_validation_score_ = None
         if self._optimizer is None or not incremental:  # as scikit-learn: partial_fit keeps it
             self._optimizer = self._new_optimizer()
@@ -155,7 +163,7 @@ class _Base(BaseEstimator):
                     "optimization has not converged yet."))
         return self
 
-    def _forward(self, X):
+    def _forward(self, X: Any) -> Array:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self._dtype())
         return self.network_.forward(_writable(self._reshape(X)))
@@ -166,10 +174,11 @@ class _Classifier(ClassifierMixin, _Base):
     the class indices of ``np.unique(y)``; predictions in the original labels."""
     _loss = "ce"
 
-    def _n_outputs(self, Y):
+    def _n_outputs(self, Y: Array) -> int:
         return len(self.classes_)
 
-    def _targets(self, y, reset, incremental, classes):
+    def _targets(self, y: Array, reset: bool, incremental: bool,
+                 classes: ArrayLike | None) -> Array:
         check_classification_targets(y)
         if reset:
             if incremental and classes is None:
@@ -189,29 +198,29 @@ class _Classifier(ClassifierMixin, _Base):
                              f"{np.unique(y[unknown])[:5]!r}")
         return index.astype(np.int64)
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Any:
         """Train for up to ``max_iter`` epochs (a new network unless ``warm_start``)."""
         return self._fit(X, y, incremental=False)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> Any:
         """One epoch on (X, y), continuing the network and the optimizer's state;
         ``classes`` (every possible label) is required on the first call."""
         return self._fit(X, y, incremental=True, classes=classes)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> Array:
         """Class probabilities, shape (m, n_classes), columns in ``classes_`` order."""
         return self._forward(X)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> Array:
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> Array:
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-def _mlp_build(est, n_in, n_out, seed, output):
+def _mlp_build(est: Any, n_in: int, n_out: int, seed: int, output: str) -> Model:
     return MLP([n_in, *_sizes(est.hidden_layer_sizes), n_out],
                hidden=_activation(est.activation), output=output, seed=seed, dtype=est.dtype)
 
@@ -235,11 +244,14 @@ class MLPClassifier(_Classifier):
     ``loss_``, ``n_features_in_``, ``feature_names_in_``.
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam",
-                 alpha=1e-4, batch_size="auto", learning_rate_init=1e-3, max_iter=200,
-                 shuffle=True, random_state=None, tol=1e-4, verbose=0, warm_start=False,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 dtype="float64"):
+    def __init__(self, hidden_layer_sizes: int | Sequence[int] = (100,),
+                 activation: str = "relu", solver: str | optim.Optimizer = "adam",
+                 alpha: float = 1e-4, batch_size: int | str = "auto",
+                 learning_rate_init: float = 1e-3, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: int = 0,
+                 warm_start: bool = False, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: int | None = 10,
+                 dtype: str = "float64") -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -257,7 +269,7 @@ class MLPClassifier(_Classifier):
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
 
-    def _build(self, n_in, n_out, seed):
+    def _build(self, n_in: int, n_out: int, seed: int) -> Model:
         return _mlp_build(self, n_in, n_out, seed, "softmax")
 
 
@@ -270,15 +282,16 @@ class MLPRegressor(RegressorMixin, _Base):
     _y_kwargs = {"multi_output": True, "y_numeric": True}
     __init__ = MLPClassifier.__init__
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
 
-    def _n_outputs(self, Y):
-        return Y.shape[1]
+    def _n_outputs(self, Y: Array) -> int:
+        return int(Y.shape[1])
 
-    def _targets(self, y, reset, incremental, classes):
+    def _targets(self, y: Array, reset: bool, incremental: bool,
+                 classes: ArrayLike | None) -> Array:
         Y = y.reshape(len(y), -1).astype(self._dtype())
         if reset:
             self._y_1d, self.n_outputs_ = y.ndim == 1, Y.shape[1]
@@ -287,18 +300,18 @@ class MLPRegressor(RegressorMixin, _Base):
                              f"{self.n_outputs_}")
         return Y
 
-    def _build(self, n_in, n_out, seed):
+    def _build(self, n_in: int, n_out: int, seed: int) -> Model:
         return _mlp_build(self, n_in, n_out, seed, "identity")
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Any:
         """Train for up to ``max_iter`` epochs (a new network unless ``warm_start``)."""
         return self._fit(X, y, incremental=False)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike) -> Any:
         """One epoch on (X, y), continuing the network and the optimizer's state."""
         return self._fit(X, y, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> Array:
         out = self._forward(X)
         return out.ravel() if self._y_1d else out
 
@@ -317,12 +330,15 @@ class CNNClassifier(_Classifier):
     :class:`MLPClassifier`'s, plus ``input_shape_``.
     """
 
-    def __init__(self, input_shape=None, conv_layers=((8, 3),), pool_size=2,
-                 hidden_layer_sizes=(), activation="relu", solver="adam", alpha=1e-4,
-                 batch_size="auto", learning_rate_init=1e-3, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=0, warm_start=False,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
-                 dtype="float64"):
+    def __init__(self, input_shape: Sequence[int] | None = None,
+                 conv_layers: Sequence[tuple[int, int]] = ((8, 3),), pool_size: int = 2,
+                 hidden_layer_sizes: int | Sequence[int] = (), activation: str = "relu",
+                 solver: str | optim.Optimizer = "adam", alpha: float = 1e-4,
+                 batch_size: int | str = "auto", learning_rate_init: float = 1e-3,
+                 max_iter: int = 200, shuffle: bool = True, random_state: Any = None,
+                 tol: float = 1e-4, verbose: int = 0, warm_start: bool = False,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 n_iter_no_change: int | None = 10, dtype: str = "float64") -> None:
         self.input_shape = input_shape
         self.conv_layers = conv_layers
         self.pool_size = pool_size
@@ -331,7 +347,7 @@ class CNNClassifier(_Classifier):
             learning_rate_init, max_iter, shuffle, random_state, tol, verbose, warm_start,
             early_stopping, validation_fraction, n_iter_no_change, dtype)
 
-    def _image_shape(self, n):
+    def _image_shape(self, n: int) -> tuple[int, ...]:
         if self.input_shape is None:
             s = math.isqrt(n)
             return (1, s, s) if s * s == n else (1, 1, n)
@@ -341,10 +357,11 @@ class CNNClassifier(_Classifier):
                              f"C * H * W = n_features = {n}")
         return shape
 
-    def _build(self, n_in, n_out, seed):
+    def _build(self, n_in: int, n_out: int, seed: int) -> Model:
         self.input_shape_ = shape = self._image_shape(n_in)
         _, H, W = shape
-        act, pool, layers = _activation(self.activation), self.pool_size, []
+        act, pool = _activation(self.activation), self.pool_size
+        layers: list[Layer] = []
         for filters, kernel_size in self.conv_layers:
             layers.append(Conv2D(filters, kernel_size, padding="same", activation=act))
             if pool and pool > 1 and H >= pool and W >= pool:
@@ -355,5 +372,5 @@ class CNNClassifier(_Classifier):
         layers.append(Dense(n_out, "softmax"))
         return Sequential(shape, layers, seed=seed, dtype=self.dtype)
 
-    def _reshape(self, X):
+    def _reshape(self, X: Array) -> Array:
         return X.reshape((len(X),) + self.input_shape_)

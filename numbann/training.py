@@ -6,14 +6,21 @@ Without a trace, each epoch is one call into compiled code
 same step kernel runs batch by batch from Python, so the recorder can copy
 what it keeps between the gradient and the update.
 """
+import os
 import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _checks, interrupt, losses, optim, schedules, scoring
+from ._typing import Array, ArrayLike
 from . import checkpoint as _checkpoint
 from .history import History, check_explosion, diverged, record
 from .kernels import codes, cpu_train
+
+if TYPE_CHECKING:
+    from .base import Model
 
 
 BLOCK_STEPS = 1024  # without per-epoch work, epochs run in compiled blocks of about this many steps
@@ -21,10 +28,13 @@ BLOCK_ROWS = 1 << 20  # and of at most this many row indices
 
 
 class _Run:
-    """Everything one fit call needs, validated once."""
+    """Everything one fit call needs, validated once (``net``: a Network here,
+    a Sequential in plan_run.PlanRun)."""
 
-    def __init__(self, net, X, Y, loss, optimizer, batch_size, dropout, l1, l2,
-                 clip_value, clip_norm, seed):
+    def __init__(self, net: Any, X: ArrayLike, Y: ArrayLike, loss: losses.Loss,
+                 optimizer: str | optim.Optimizer, batch_size: int,
+                 dropout: float | Sequence[float], l1: float, l2: float,
+                 clip_value: float | None, clip_norm: float | None, seed: int | None) -> None:
         self.net = net
         self.X, self.Y, self.loss = net._prepare(X, Y, loss)
         self.batch_size = min(_checks.positive_int(batch_size, "batch_size"), len(self.X))
@@ -47,15 +57,15 @@ class _Run:
         # earlier predict() would change the masks for the same seed.
         self.ws = self._workspace()
 
-    def _workspace(self):
+    def _workspace(self) -> Any:
         from .model import Workspace
         return Workspace(self.net.sizes, self.batch_size, self.net.dtype)
 
-    def _keep_probabilities(self, dropout):
+    def _keep_probabilities(self, dropout: float | Sequence[float]) -> Array:
         """Per-layer keep probabilities from a dropout rate (hidden layers only)."""
         return _keep_probabilities(dropout, self.net.L)
 
-    def compiled(self, orders, lrs, step_losses):
+    def compiled(self, orders: Array, lrs: Array, step_losses: Array) -> tuple[int, int]:
         """Train whole epochs in one compiled call; returns (status, steps done)."""
         net, ws, opt, loss = self.net, self.ws, self.optimizer, self.loss
         c, per_row, per_output = loss.scale_parts()
@@ -68,7 +78,8 @@ class _Run:
         opt.t += done
         return status, done
 
-    def stepwise(self, order, lrs, step_losses, recorder, epoch):
+    def stepwise(self, order: Array, lrs: Array, step_losses: Array, recorder: Any,
+                 epoch: int) -> tuple[int, int]:
         """One epoch batch by batch from Python (same kernels), so a recorder
         sees each step between its gradient and its update."""
         net, ws, opt = self.net, self.ws, self.optimizer
@@ -95,7 +106,7 @@ class _Run:
                 return cpu_train.INTERRUPTED, s + 1
         return cpu_train.OK, len(step_losses)
 
-    def _batch_gradient(self, order, start, m, t):
+    def _batch_gradient(self, order: Array, start: int, m: int, t: int) -> tuple[float, int]:
         """The gradient of step t on rows order[start:start+m] into self.grad,
         the batch in the workspace: returns (J, status)."""
         net, ws, loss = self.net, self.ws, self.loss
@@ -105,11 +116,11 @@ class _Run:
             start, m, loss.code, loss.scale(m, net.n_outputs), self.keep, self.seed, t,
             self.l1, self.l2, self.clip_value, self.clip_norm)
 
-    def _batch_grad_fn(self, rows):
+    def _batch_grad_fn(self, rows: Array) -> Callable[[Array], Array]:
         """theta -> dJ/dtheta on this batch (for Newton's finite-difference Hessian)."""
         X, Y = self.X[rows], self.Y[rows]
 
-        def grad_fn(theta):
+        def grad_fn(theta: Array) -> Array:
             saved = self.net.theta.copy()
             self.net.theta[...] = theta
             grad = np.zeros_like(theta)
@@ -125,12 +136,14 @@ class StepInfo:
     ``ws.z(l, m)``, ``ws.a(l, m)``, ``ws.delta(l, m)``) and m (batch rows)."""
     __slots__ = ("epoch", "t", "rows", "loss", "lr", "grad", "ws", "m")
 
-    def __init__(self, epoch, t, rows, loss, lr, grad, ws, m):
+    def __init__(self, epoch: int, t: int, rows: Array, loss: float, lr: float, grad: Array,
+                 ws: Any, m: int) -> None:
         self.epoch, self.t, self.rows, self.loss = epoch, t, rows, loss
         self.lr, self.grad, self.ws, self.m = lr, grad, ws, m
 
 
-def _keep_probabilities(dropout, L, hidden=None):
+def _keep_probabilities(dropout: float | Sequence[float], L: int,
+                        hidden: Array | None = None) -> Array:
     """Per-layer keep probabilities from a dropout rate: one rate for the
     ``hidden`` layers (a boolean mask; default every layer but the last), or
     one rate per layer but the last."""
@@ -150,7 +163,7 @@ def _keep_probabilities(dropout, L, hidden=None):
     return 1.0 - rates
 
 
-def _check_recorder(trace):
+def _check_recorder(trace: Any) -> None:
     """A trace must be a recorder (numbann.trace.Recorder or the same methods)."""
     if trace is None:
         return
@@ -164,17 +177,18 @@ def _check_recorder(trace):
 class _NoBar:
     """The progress bar's interface, doing nothing (verbose=0)."""
 
-    def update(self, n):
+    def update(self, n: int) -> None:
         pass
 
-    def set_postfix(self, values, refresh=True):
+    def set_postfix(self, values: dict[str, str], refresh: bool = True) -> None:
         pass
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
-def _block_rates(schedule, base_lr, epoch, E, steps, first_step=None):
+def _block_rates(schedule: schedules.Schedule, base_lr: float, epoch: int, E: int, steps: int,
+                 first_step: int | None = None) -> Array:
     """lrs[e, s]: the rate in force at step s of epoch ``epoch + e`` (epochs of
     the run; ``first_step``: the run's step count at ``epoch``, default
     ``epoch * steps``). Vectorized where it can be (a tiny network's epoch is
@@ -190,11 +204,18 @@ def _block_rates(schedule, base_lr, epoch, E, steps, first_step=None):
     return np.repeat(rates[:, None], steps, axis=1)
 
 
-def fit(net, X, Y, loss="mse", optimizer="sgd", epochs=10, batch_size=32, shuffle=True,
-        seed=0, validation_data=None, schedule=None, patience=None, restore_best=True,
-        l1=0.0, l2=0.0, dropout=0.0, clip_value=None, clip_norm=None, verbose=1,
-        callbacks=(), trace=None, device="cpu", checkpoint=None, checkpoint_every=None,
-        explode=10.0, _resume=None):
+def fit(net: "Model", X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse",
+        optimizer: str | optim.Optimizer = "sgd", epochs: int = 10, batch_size: int = 32,
+        shuffle: bool = True, seed: int | None = 0,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        schedule: str | schedules.Schedule | None = None, patience: int | None = None,
+        restore_best: bool = True, l1: float = 0.0, l2: float = 0.0,
+        dropout: float | Sequence[float] = 0.0, clip_value: float | None = None,
+        clip_norm: float | None = None, verbose: int = 1,
+        callbacks: Callable[..., Any] | Iterable[Callable[..., Any]] = (), trace: Any = None,
+        device: str = "cpu", checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_every: int | None = None, explode: float | None = 10.0,
+        _resume: Any = None) -> History:
     """Train ``net`` on (X, Y) by mini-batch gradient descent; returns a :class:`History`.
 
     Steps per epoch = ceil(n / batch_size), the last batch smaller; with

@@ -35,13 +35,16 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 from numba.np.linalg import check_blas_return, ensure_blas, get_blas_kind
 
 from .codes import (BCE, CE, ELU, HINGE, IDENTITY, KL, LEAKY_RELU, MAE, MSE,
                     RELU, SIGMOID, SOFTMAX, STEP, TANH)
 
 LOG_CLAMP = -100.0  # PyTorch's BCELoss clamps log(a) and log(1 - a) at -100
+# PyTorch's BCELoss gradient clamps a (1 - a) at its float32 constant 1e-12
+# (9.999999960041972e-13 as a float64), not at float64 1e-12
+BCE_EPS = float(np.float32(1e-12))
 
 # cache=True: a new process loads the machine code (~10 ms per entry point)
 # instead of compiling it again. no_cfunc_wrapper: the C-callable wrapper is
@@ -395,21 +398,60 @@ def log_softmax_shift(zr, ar, n):
 
 
 @jit
+def log_softmax_rows(z, a, m, n):
+    """a = log softmax(z) row by row, in place of softmax(z) already in a:
+    log softmax(z)_k = z_k - max z - log sum_j e^{z_j - max z} (no overflow)."""
+    for i in range(m):
+        zr = z[i * n:i * n + n]
+        ar = a[i * n:i * n + n]
+        zmax, log_total = log_softmax_shift(zr, ar, n)
+        for k in range(n):
+            ar[k] = zr[k] - zmax - log_total
+
+
+@register_jitable
+def clamped(log_x):
+    """max(log_x, -100): PyTorch's BCELoss clamp of its logs."""
+    return log_x if log_x > LOG_CLAMP else LOG_CLAMP
+
+
+@register_jitable
+def bce_value(a, y):
+    """-[y log a + (1 - y) log(1 - a)] for one probability a and target y, as
+    PyTorch's BCELoss: logs clamped at -100, log(1 - a) as log1p(-a); one log
+    when y is 0 or 1. Shared by the CPU and CUDA loss heads."""
+    term = 0.0
+    if y != 0:
+        term += y * clamped(math.log(a) if a > 0 else LOG_CLAMP)
+    if y != 1:
+        term += (1.0 - y) * clamped(math.log1p(-a) if a < 1 else LOG_CLAMP)
+    return -term
+
+
+@register_jitable
+def bce_slope(scale, a, y):
+    """s dJ/da = s (a - y) / max(a (1 - a), BCE_EPS), as PyTorch's BCELoss."""
+    variance = a * (1.0 - a)
+    return scale * (a - y) / (variance if variance > BCE_EPS else BCE_EPS)
+
+
+@jit
 def loss_rows(loss, scale, act, alpha, z, a, y, delta, m, n):
     """J(a[L], y) and delta[L] = dJ/dz[L] on row-major (m, n) slices; ``scale``
     is the reduction factor.
 
     mse:   J = s sum (a - y)^2,                      dJ/da = 2 s (a - y)
     mae:   J = s sum |a - y|,                        dJ/da = s sign(a - y)
-    bce:   J = -s sum [y log a + (1-y) log(1-a)],    dJ/da = s (a - y) / (a (1 - a))
+    bce:   J = -s sum [y log a + (1-y) log(1-a)],    dJ/da = s (a - y) / max(a (1 - a), eps)
            fused with sigmoid:                       delta = s (a - y)
     ce:    J = -s sum y log softmax(z)  (softmax output only; from the logits, a = softmax(z))
                                                      delta = s (a sum_k y_k - y) = s (a - y)
     hinge: J = s sum max(0, 1 - y a),                dJ/da = -s y where 1 - y a > 0
     kl:    J = s sum y (log y - log a),              dJ/da = -s y / a
            fused with softmax:                       delta = s (a sum_k y_k - y)
-    Logs of probabilities are clamped at -100 as PyTorch does; s is 1/m
-    (mean over the batch), 1/(m n_L) (mean over elements) or 1 (sum).
+    Logs of probabilities are clamped at -100 and bce's eps is float32 1e-12,
+    as PyTorch does (``bce_value``, ``bce_slope``); s is 1/m (mean over the
+    batch), 1/(m n_L) (mean over elements) or 1 (sum).
     """
     total = 0.0
     fused = (loss == BCE and act == SIGMOID) or (
@@ -438,17 +480,8 @@ def loss_rows(loss, scale, act, alpha, z, a, y, delta, m, n):
                 total += abs(d)
                 dr[k] = scale if d > 0 else (-scale if d < 0 else 0.0)
             elif loss == BCE:
-                term = 0.0  # y log a + (1 - y) log(1 - a): one log when y is 0 or 1
-                if yi != 0:
-                    term += yi * (max(math.log(ai), LOG_CLAMP) if ai > 0 else LOG_CLAMP)
-                if yi != 1:
-                    term += (1.0 - yi) * (max(math.log(1.0 - ai), LOG_CLAMP) if ai < 1
-                                          else LOG_CLAMP)
-                total -= term
-                if fused:
-                    dr[k] = scale * (ai - yi)
-                else:
-                    dr[k] = scale * (ai - yi) / max(ai * (1.0 - ai), 1e-12)
+                total += bce_value(ai, yi)
+                dr[k] = scale * (ai - yi) if fused else bce_slope(scale, ai, yi)
             elif loss == CE:
                 if yi != 0:
                     total -= yi * (zr[k] - zmax - log_total)
@@ -472,6 +505,17 @@ def loss_rows(loss, scale, act, alpha, z, a, y, delta, m, n):
     if not fused:
         backprop_rows(act, alpha, z, a, delta, 1.0, m, n)
     return scale * total
+
+
+@jit
+def loss_per_row(loss, act, alpha, z, a, y, delta, m, n, values):
+    """values[i] = J of row i alone (s = 1) and delta = dJ_i/dz, row by row
+    (``loss_rows`` with m = 1): the reduction "none". Elementwise losses
+    pass rows of one element (m = size, n = 1)."""
+    for i in range(m):
+        lo = i * n
+        values[i] = loss_rows(loss, 1.0, act, alpha, z[lo:lo + n], a[lo:lo + n], y[lo:lo + n],
+                              delta[lo:lo + n], 1, n)
 
 
 @jit

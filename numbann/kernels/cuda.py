@@ -35,7 +35,7 @@ from numba import cuda
 
 from .codes import (BCE, CE, ELU, HINGE, IDENTITY, KL, LEAKY_RELU, MAE, MSE,
                     RELU, SIGMOID, SOFTMAX, TANH)
-from .cpu import LOG_CLAMP
+from .cpu import LOG_CLAMP, bce_slope, bce_value
 
 TILE = 16  # a TILE x TILE block of threads per tile of a matrix product
 THREADS = 128  # threads per block of the one-dimensional kernels (a power of two)
@@ -195,7 +195,8 @@ def loss_row(loss, scale, act, alpha, z, zr, a, ar, y, yr, delta, dr, n):
 
     mse: (a - y)^2, delta 2 s (a - y); mae: |a - y|, s sign(a - y);
     bce: -[y log a + (1 - y) log(1 - a)] (logs clamped at -100), with sigmoid
-    delta = s (a - y), else dJ/da = s (a - y) / (a (1 - a)); ce: -y log softmax(z),
+    delta = s (a - y), else dJ/da = s (a - y) / max(a (1 - a), eps) (``cpu.bce_value``,
+    ``cpu.bce_slope``, shared); ce: -y log softmax(z),
     delta = s (a sum_k y_k - y); hinge: max(0, 1 - y a), dJ/da = -s y;
     kl: y (log y - log a), with softmax delta = s (a sum_k y_k - y), else
     dJ/da = -s y / a. Non-fused heads then go through the activation.
@@ -222,13 +223,8 @@ def loss_row(loss, scale, act, alpha, z, zr, a, ar, y, yr, delta, dr, n):
             total += abs(d)
             delta[dr + k] = scale if d > 0 else (-scale if d < 0 else 0.0)
         elif loss == BCE:
-            log_a = larger(math.log(ai), LOG_CLAMP) if ai > 0 else LOG_CLAMP
-            log_1a = larger(math.log(1.0 - ai), LOG_CLAMP) if ai < 1 else LOG_CLAMP
-            total -= yi * log_a + (1.0 - yi) * log_1a
-            if fused:
-                delta[dr + k] = scale * (ai - yi)
-            else:
-                delta[dr + k] = scale * (ai - yi) / larger(ai * (1.0 - ai), 1e-12)
+            total += bce_value(ai, yi)
+            delta[dr + k] = scale * (ai - yi) if fused else bce_slope(scale, ai, yi)
         elif loss == CE:
             if yi != 0:
                 total -= yi * (z[zr + k] - zmax - log_total)
