@@ -1,6 +1,6 @@
 """numbann: neural networks trained by Numba kernels, with every number of
 backprop recorded, replayed and explained."""
-from . import activations, data, initializers, losses, optim, schedules, trace
+from . import activations, data, functional, initializers, losses, optim, schedules, trace
 from .activations import ELU, LeakyReLU
 from .checkpoint import Resumed, resume
 from .device import cuda_available
@@ -8,6 +8,7 @@ from .gradcheck import gradcheck
 from .interrupt import TrainingInterrupted
 from .io import NumbannFileError
 from .layers import AvgPool2D, BatchNorm, Conv2D, Flatten, MaxPool2D
+from .sequence_layers import RNN, LayerNorm, PositionalEncoding, SelfAttention
 from .base import Step
 from .model import MLP, Dense, Network, load
 from .optim import SGD, Adagrad, Adam, AdamW, Momentum, Newton, RMSprop

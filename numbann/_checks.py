@@ -5,8 +5,17 @@ Public functions call these on all their arguments before changing anything.
 """
 import math
 import numbers
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import numpy as np
+
+from ._typing import Array, DTypeLike
+
+if TYPE_CHECKING:
+    from .base import Model
+
+NetT = TypeVar("NetT", bound="Model")
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 CHECK_ROWS = 4096  # rows per block when checking a data set for NaN and inf
@@ -17,7 +26,7 @@ ENCODE_HINT = ("class labels must be the integers 0..n_classes-1; encode other l
                "classes, y = np.unique(y, return_inverse=True)")
 
 
-def as_dtype(dtype):
+def as_dtype(dtype: DTypeLike) -> np.dtype[Any]:
     """numpy float32/float64 from a name or dtype; anything else is a ValueError."""
     try:
         name = np.dtype(dtype).name
@@ -30,11 +39,11 @@ def as_dtype(dtype):
 
 # ---------------------------------------------------------------- scalars
 
-def _num(x):
+def _num(x: object) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
-def _range_text(low, high, low_open, high_open):
+def _range_text(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
     if low is not None and high is not None:
         return f" in {'(' if low_open else '['}{_num(low)}, {_num(high)}{')' if high_open else ']'}"
     if low is not None:
@@ -44,7 +53,14 @@ def _range_text(low, high, low_open, high_open):
     return ""
 
 
-def real(value, name, low=None, high=None, low_open=False, high_open=False, none=False):
+@overload
+def real(value: object, name: str, low: float | None = ..., high: float | None = ...,
+         low_open: bool = ..., high_open: bool = ..., none: Literal[False] = ...) -> float: ...
+@overload
+def real(value: object, name: str, low: float | None = ..., high: float | None = ...,
+         low_open: bool = ..., high_open: bool = ..., none: bool = ...) -> float | None: ...
+def real(value: object, name: str, low: float | None = None, high: float | None = None,
+         low_open: bool = False, high_open: bool = False, none: bool = False) -> float | None:
     """A finite real number (not a bool, a string or an array) in the range,
     as a float; None passes through when ``none``."""
     if none and value is None:
@@ -59,14 +75,20 @@ def real(value, name, low=None, high=None, low_open=False, high_open=False, none
     if number is None or not math.isfinite(number):
         alt = " (or None)" if none else ""
         raise ValueError(f"{name} must be a finite real number{rng}{alt}, got {value!r:.80}")
-    value = number
-    if (low is not None and (value < low or (low_open and value == low))) or \
-            (high is not None and (value > high or (high_open and value == high))):
-        raise ValueError(f"{name} must be{rng}, got {value!r:.80}")
-    return value
+    if (low is not None and (number < low or (low_open and number == low))) or \
+            (high is not None and (number > high or (high_open and number == high))):
+        raise ValueError(f"{name} must be{rng}, got {number!r:.80}")
+    return number
 
 
-def integer(value, name, low=None, high=None, none=False, bools=False, what=None):
+@overload
+def integer(value: object, name: str, low: int | None = ..., high: int | None = ...,
+            none: Literal[False] = ..., bools: bool = ..., what: str | None = ...) -> int: ...
+@overload
+def integer(value: object, name: str, low: int | None = ..., high: int | None = ...,
+            none: bool = ..., bools: bool = ..., what: str | None = ...) -> int | None: ...
+def integer(value: Any, name: str, low: int | None = None, high: int | None = None,
+            none: bool = False, bools: bool = False, what: str | None = None) -> int | None:
     """An integer (Python or NumPy; bools only when ``bools``) in [low, high], as an int;
     ``what`` words the expectation in the message ("a positive integer")."""
     if none and value is None:
@@ -81,23 +103,27 @@ def integer(value, name, low=None, high=None, none=False, bools=False, what=None
     return int(value)
 
 
-def positive_int(value, name, none=False):
+@overload
+def positive_int(value: object, name: str, none: Literal[False] = ...) -> int: ...
+@overload
+def positive_int(value: object, name: str, none: bool = ...) -> int | None: ...
+def positive_int(value: object, name: str, none: bool = False) -> int | None:
     return integer(value, name, 1, none=none, what="a positive integer")
 
 
-def size(value, name):
+def size(value: object, name: str) -> int:
     """A layer size: an integer in 1..MAX_SIZE."""
     return integer(value, name, 1, MAX_SIZE, what=f"a positive integer <= {MAX_SIZE}")
 
 
-def flag(value, name):
+def flag(value: object, name: str) -> bool:
     """True or False (Python or NumPy bools only: not 0, 1 or strings)."""
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r:.80}")
     return bool(value)
 
 
-def choice(value, name, options):
+def choice(value: Any, name: str, options: Sequence[Any]) -> Any:
     """One of ``options`` (compared as equal, strings exactly)."""
     if not isinstance(value, (str, int, float, type(None))) or value not in options:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, "
@@ -105,12 +131,12 @@ def choice(value, name, options):
     return value
 
 
-def seed(value, name="seed"):
+def seed(value: object, name: str = "seed") -> int | None:
     """A seed for numpy's generators: None or an integer in 0..2**64 - 1."""
     return integer(value, name, 0, MAX_SEED, none=True)
 
 
-def network(net, name="net"):
+def network(net: NetT, name: str = "net") -> NetT:
     """A numbann network (MLP, Network or Sequential)."""
     from .base import Model
     if not isinstance(net, Model):
@@ -119,7 +145,7 @@ def network(net, name="net"):
     return net
 
 
-def callables(value, name):
+def callables(value: object, name: str) -> tuple[Callable[..., Any], ...]:
     """One callable or an iterable of callables, as a tuple (checked now, so a
     bad entry fails before any work, not when it is first called)."""
     if value is None:
@@ -135,7 +161,7 @@ def callables(value, name):
     return items
 
 
-def sequence(value, name, what="a list"):
+def sequence(value: Any, name: str, what: str = "a list") -> list[Any]:
     """An iterable (not a string or a mapping) as a list."""
     if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__") or \
             (isinstance(value, np.ndarray) and value.ndim == 0):
@@ -145,7 +171,7 @@ def sequence(value, name, what="a list"):
 
 # ---------------------------------------------------------------- arrays
 
-def array(value, name):
+def array(value: object, name: str) -> Array:
     """np.asarray(value), with NumPy's failures (ragged lists, ...) named."""
     if isinstance(value, (str, bytes, dict, set)) or value is None:
         raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__} "
@@ -158,7 +184,7 @@ def array(value, name):
     return out
 
 
-def real_dtype(A, name, labels=False):
+def real_dtype(A: Array, name: str, labels: bool = False) -> None:
     """Raise a TypeError unless A holds real numbers (bools count)."""
     if A.dtype == object or not (np.issubdtype(A.dtype, np.number) or A.dtype == bool) \
             or np.issubdtype(A.dtype, np.complexfloating):
@@ -166,7 +192,7 @@ def real_dtype(A, name, labels=False):
         raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}{hint}")
 
 
-def finite(A, name):
+def finite(A: Array, name: str) -> Array:
     """Raise a ValueError if A holds NaN or inf (checked in blocks of rows)."""
     if A.dtype.kind in "biu" or A.size == 0:
         return A
@@ -177,7 +203,9 @@ def finite(A, name):
     return A
 
 
-def real_array(value, name, shape=None, ndim=None, dtype=np.float64, labels=False):
+def real_array(value: object, name: str, shape: Iterable[int] | None = None,
+               ndim: int | None = None, dtype: DTypeLike = np.float64,
+               labels: bool = False) -> Array:
     """An array of finite real numbers of ``dtype`` (optionally of an exact
     ``shape`` or ``ndim``); nothing is broadcast."""
     A = array(value, name)
@@ -190,7 +218,7 @@ def real_array(value, name, shape=None, ndim=None, dtype=np.float64, labels=Fals
     return finite(A, name)
 
 
-def inputs(X, n_inputs, dtype, name="X"):
+def inputs(X: object, n_inputs: int, dtype: DTypeLike, name: str = "X") -> Array:
     """X as a C-contiguous (m, n_inputs) array of the network's dtype."""
     X = array(X, name)
     real_dtype(X, name)
@@ -205,12 +233,14 @@ def inputs(X, n_inputs, dtype, name="X"):
     return finite(np.ascontiguousarray(X, dtype=dtype), name)
 
 
-def samples(X, shape, dtype, name="X"):
-    """X as a C-contiguous (m,) + shape array: (m, n) for flat samples, (m, C, H, W)
-    for images (NCHW)."""
+def samples(X: object, shape: Sequence[int], dtype: DTypeLike, name: str = "X") -> Array:
+    """X as a C-contiguous (m,) + shape array: (m, n) for flat samples, (m, T, n)
+    for sequences, (m, C, H, W) for images (NCHW)."""
     if len(shape) == 1:
         return inputs(X, shape[0], dtype, name)
     X = array(X, name)
+    if len(shape) == 2:
+        return _sequences(X, shape, dtype, name)
     C, H, W = shape
     if X.ndim != 4:
         hint = ""
@@ -231,7 +261,19 @@ def samples(X, shape, dtype, name="X"):
     return flat.reshape(X.shape)
 
 
-def targets(Y, name="Y", labels=False):
+def _sequences(X: Array, shape: Sequence[int], dtype: DTypeLike, name: str) -> Array:
+    T, n = shape
+    if X.ndim != 3 or X.shape[1:] != (T, n):
+        hint = ""
+        if X.ndim == 2 and X.shape[1] == T * n:
+            hint = f": flat rows of {T * n}; reshape them with {name}.reshape(-1, {T}, {n})"
+        raise ValueError(f"{name} must be sequences of shape (m, {T}, {n}) (samples, steps, "
+                         f"features), got shape {X.shape}{hint}")
+    flat = inputs(X.reshape(len(X), -1) if len(X) else X.reshape(0, T * n), T * n, dtype, name)
+    return flat.reshape(X.shape)
+
+
+def targets(Y: object, name: str = "Y", labels: bool = False) -> Array:
     """Y as a non-empty array of finite real numbers (bools as 0/1), any shape;
     ``labels`` adds the hint on encoding class labels to a dtype error."""
     Y = array(Y, name)
@@ -245,7 +287,7 @@ def targets(Y, name="Y", labels=False):
     return finite(Y, name)
 
 
-def class_labels(Y, n_classes, name="Y"):
+def class_labels(Y: Array, n_classes: int, name: str = "Y") -> Array:
     """Class indices (m,) in 0..n_classes-1 (whole floats accepted) as int64."""
     if Y.dtype.kind == "f":
         if np.any(Y != np.round(Y)):
@@ -258,7 +300,7 @@ def class_labels(Y, n_classes, name="Y"):
     return Y.astype(np.int64)
 
 
-def same_rows(X, Y, xname="X", yname="Y"):
+def same_rows(X: Array, Y: Array, xname: str = "X", yname: str = "Y") -> None:
     if len(X) != len(Y):
         raise ValueError(f"{xname} has {len(X)} rows but {yname} has {len(Y)}: "
                          "one target row per sample")

@@ -4,50 +4,61 @@
 (``l = 1..L``, the course's numbering) are views into it, so writing
 ``net.W[1][...] = ...`` or ``net.W[1] = ...`` changes the network.
 """
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from . import _checks, activations, initializers, losses
+from ._typing import Array, ArrayLike, DTypeLike
 from . import io as nbio
-from .base import FORWARD_CHUNK, NO_SEED, LayerList, Model, Step
+from .base import FORWARD_CHUNK, NO_SEED, LayerList, Model
 from .kernels import codes, cpu
-from .layers import Layer, activation_config
+from .layers import Layer, Shape, activation_config
+
+if TYPE_CHECKING:
+    from .sequential import Sequential
 
 class Dense(Layer):
     """One dense layer: ``units`` neurons, an activation and an initializer.
     ``W[l]`` is (units, n_{l-1}), ``b[l]`` (units,): PyTorch's ``nn.Linear``."""
     kind = codes.DENSE
 
-    def __init__(self, units, activation="relu", init=None, bias_init="zeros", alpha=None):
+    def __init__(self, units: int, activation: str | activations.Activation = "relu",
+                 init: str | initializers.Initializer | None = None,
+                 bias_init: str | initializers.Initializer = "zeros",
+                 alpha: float | None = None) -> None:
         self.units = _checks.size(units, "units")
         self.activation = activations.get(activation, alpha)
         self.init = initializers.get(init, argument="init") if init is not None else \
             initializers.default_for(self.activation.name)
         self.bias_init = initializers.get(bias_init, argument="bias_init")
 
-    def output_shape(self, in_shape):
+    def output_shape(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 1:
             raise ValueError(f"Dense takes flat input, but its input is {tuple(in_shape)} per "
                              "sample: put Flatten() before it")
         return (self.units,)
 
-    def param_shapes(self, in_shape):
+    def param_shapes(self, in_shape: Shape) -> tuple[Shape, Shape]:
         return (self.units, in_shape[0]), (self.units,)
 
-    def init_params(self, W, b, rng):
+    def init_params(self, W: Array, b: Array, rng: np.random.Generator) -> None:
         W[...] = self.init(W.shape, rng)
         b[...] = self.bias_init(b.shape, rng)
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         return {"kind": "Dense", "units": self.units, **activation_config(self.activation)}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Dense({self.units}, {self.activation!r}, init={self.init!r})"
 
 
 class Workspace:
     """Buffers for z, a, delta of every layer for batches of up to ``capacity`` rows."""
 
-    def __init__(self, sizes, capacity, dtype):
+    def __init__(self, sizes: Array, capacity: int, dtype: DTypeLike) -> None:
         self.capacity = capacity
         self.sizes = sizes
         self.a_off = capacity * np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
@@ -57,41 +68,42 @@ class Workspace:
         self.delta_buf = np.zeros(self.z_off[-1], dtype)
         self.y_buf = np.zeros(capacity * sizes[-1], dtype)
 
-    def a(self, l, m):
+    def a(self, l: int, m: int) -> Array:
         return self.a_buf[self.a_off[l]:self.a_off[l] + m * self.sizes[l]].reshape(m, -1)
 
-    def z(self, l, m):
+    def z(self, l: int, m: int) -> Array:
         return self.z_buf[self.z_off[l - 1]:self.z_off[l - 1] + m * self.sizes[l]].reshape(m, -1)
 
-    def delta(self, l, m):
+    def delta(self, l: int, m: int) -> Array:
         return self.delta_buf[self.z_off[l - 1]:self.z_off[l - 1] + m * self.sizes[l]].reshape(m, -1)
 
 
 class Network(Model):
     """A dense feed-forward network: ``Network(n_inputs, [Dense(...), ...])``."""
 
-    def __init__(self, n_inputs, layers, seed=0, dtype="float64"):
+    def __init__(self, n_inputs: int, layers: Sequence[Dense], seed: int | None = 0,
+                 dtype: DTypeLike = "float64") -> None:
         self.dtype = _checks.as_dtype(dtype)
         n_inputs = _checks.size(n_inputs, "n_inputs")
         _checks.seed(seed)
-        layers = _checks.sequence(layers, "layers", "a list of Dense layers")
-        if not layers:
+        dense = _checks.sequence(layers, "layers", "a list of Dense layers")
+        if not dense:
             raise ValueError("a network needs at least one layer (layers is empty)")
-        for layer in layers:
+        for layer in dense:
             if not isinstance(layer, Dense):
                 raise TypeError(f"Network takes Dense layers, got {type(layer).__name__}: "
                                 "build networks of other layers with numbann.Sequential")
-        for layer in layers[:-1]:
+        for layer in dense[:-1]:
             if layer.activation.name == "softmax":
                 raise ValueError("layers: softmax is an output activation: use it on the last "
                                  "layer only")
-        self.layers = layers
-        self.sizes = np.array([n_inputs] + [ly.units for ly in layers], dtype=np.int64)
-        self.L = len(layers)
+        self.layers: list[Dense] = dense
+        self.sizes = np.array([n_inputs] + [ly.units for ly in dense], dtype=np.int64)
+        self.L = len(dense)
         counts = self.sizes[1:] * (self.sizes[:-1] + 1)
         self.p_off = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        self.acts = np.array([ly.activation.code for ly in layers], dtype=np.int64)
-        self.alphas = np.array([ly.activation.alpha for ly in layers], dtype=np.float64)
+        self.acts = np.array([ly.activation.code for ly in dense], dtype=np.int64)
+        self.alphas = np.array([ly.activation.alpha for ly in dense], dtype=np.float64)
         self.no_dropout = np.ones(self.L, dtype=np.float64)
         self.theta = np.zeros(int(self.p_off[-1]), self.dtype)
         self._bind_views()
@@ -100,7 +112,7 @@ class Network(Model):
 
     # ------------------------------------------------------------ parameters
 
-    def _bind_views(self):
+    def _bind_views(self) -> None:
         # numpy views, as cpu.layer_W / layer_b: building a network compiles
         # (or, cached, loads) no kernel
         W, b = [], []
@@ -111,7 +123,7 @@ class Network(Model):
         self.W = LayerList(W, "W")
         self.b = LayerList(b, "b")
 
-    def initialize(self, seed=0):
+    def initialize(self, seed: int | None = 0) -> "Network":
         """Draw every W[l] and b[l] from the layers' initializers, seeded."""
         rng = np.random.default_rng(_checks.seed(seed))
         for l, layer in enumerate(self.layers, 1):
@@ -121,25 +133,25 @@ class Network(Model):
         return self
 
     @property
-    def n_inputs(self):
+    def n_inputs(self) -> int:
         return int(self.sizes[0])
 
     @property
-    def n_outputs(self):
+    def n_outputs(self) -> int:
         return int(self.sizes[-1])
 
-    def split(self, flat):
+    def split(self, flat: Array) -> tuple[list[Array], list[Array]]:
         """(W-list, b-list): views of a vector laid out as theta (a gradient)."""
         Ls = range(1, self.L + 1)
         return ([cpu.layer_W(flat, self.sizes, self.p_off, l) for l in Ls],
                 [cpu.layer_b(flat, self.sizes, self.p_off, l) for l in Ls])
 
-    def _new_workspace(self, m):
+    def _new_workspace(self, m: int) -> Workspace:
         return Workspace(self.sizes, m, self.dtype)
 
     # ------------------------------------------------------------ passes
 
-    def _forward_rows(self, X):
+    def _forward_rows(self, X: Array) -> Array:
         m = len(X)
         ws = self.workspace(min(max(m, 1), FORWARD_CHUNK))
         out = np.empty((m, self.n_outputs), self.dtype)
@@ -152,19 +164,23 @@ class Network(Model):
             out[start:start + k] = ws.a(self.L, k)
         return out
 
-    def forward(self, X):
-        """a[L] for every row of X (shape (m, n_0)): the network's output."""
-        return self._forward_rows(_checks.inputs(X, self.n_inputs, self.dtype))
+    def _inputs(self, X: ArrayLike) -> Array:
+        return _checks.inputs(X, self.n_inputs, self.dtype)
 
-    def _prepare(self, X, Y, loss):
+    def forward(self, X: ArrayLike) -> Array:
+        """a[L] for every row of X (shape (m, n_0)): the network's output."""
+        return self._forward_rows(self._inputs(X))
+
+    def _prepare(self, X: ArrayLike, Y: ArrayLike,
+                 loss: str | losses.Loss) -> tuple[Array, Array, losses.Loss]:
         loss = losses.get(loss)
         loss.check_output(self.output_activation)
-        X = _checks.inputs(X, self.n_inputs, self.dtype)
-        Y = loss.targets(Y, self.n_outputs, self.dtype)
-        _checks.same_rows(X, Y)
-        return X, Y, loss
+        inputs = self._inputs(X)
+        targets = loss.targets(Y, self.n_outputs, self.dtype)
+        _checks.same_rows(inputs, targets)
+        return inputs, targets, loss
 
-    def _backprop(self, X, Y, loss, grad):
+    def _backprop(self, X: Array, Y: Array, loss: losses.Loss, grad: Array) -> float:
         m = len(X)
         ws = self.workspace(m)
         ws.a(0, m)[...] = X
@@ -173,46 +189,52 @@ class Network(Model):
             ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, ws.delta_buf, m, Y,
             loss.code, loss.scale(m, self.n_outputs), self.no_dropout, NO_SEED)
 
-    def backprop(self, X, Y, loss="mse"):
-        """One forward and backward pass, returning every number as a :class:`Step`."""
-        X, Y, loss = self._prepare(X, Y, loss)
-        grad = np.zeros_like(self.theta)
-        J = self._backprop(X, Y, loss, grad)
-        ws, m, Ls = self._workspace, len(X), range(1, self.L + 1)
-        return Step(
-            J, X.copy(),
-            z=[ws.z(l, m).copy() for l in Ls], a=[ws.a(l, m).copy() for l in Ls],
-            delta=[ws.delta(l, m).copy() for l in Ls],
-            dW=[cpu.layer_W(grad, self.sizes, self.p_off, l).copy() for l in Ls],
-            db=[cpu.layer_b(grad, self.sizes, self.p_off, l).copy() for l in Ls],
-            grad=grad)
+    def _backward(self, X: Array, upstream: Array, grad: Array) -> float:
+        """Forward pass, delta[L] = upstream * g'(z[L]), backward pass; returns
+        sum(upstream * a[L]) (see ``Model.backward``)."""
+        m, L = len(X), self.L
+        ws = self.workspace(m)
+        ws.a(0, m)[...] = X
+        cpu.forward(self.theta, self.sizes, self.acts, self.alphas, self.p_off,
+                    ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, m, self.no_dropout, NO_SEED)
+        delta = ws.delta(L, m)
+        delta[...] = upstream
+        cpu.backprop_activation(self.acts[-1], self.alphas[-1], ws.z(L, m), ws.a(L, m), delta, 1.0)
+        cpu.backward(self.theta, grad, self.sizes, self.acts, self.alphas, self.p_off,
+                     ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, ws.delta_buf, m, self.no_dropout,
+                     NO_SEED)
+        return float(np.sum(upstream * ws.a(L, m)))
 
-    def evaluate(self, X, Y, loss="mse"):
+    def _input_gradient(self, X: Array) -> Array:
+        """dJ/da[0] = delta[1] @ W[1], from the pass just run on X."""
+        return self._workspace.delta(1, len(X)) @ self.W[1]
+
+    def evaluate(self, X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse") -> float:
         """J on the whole set (X, Y), computed in chunks (no gradient)."""
-        X, Y, loss = self._prepare(X, Y, loss)
-        m_total = len(X)
+        inputs, targets, loss = self._prepare(X, Y, loss)
+        m_total = len(inputs)
         ws = self.workspace(min(m_total, FORWARD_CHUNK))
         scale = loss.scale(m_total, self.n_outputs)
         L, J = self.L, 0.0
         for start in range(0, m_total, ws.capacity):
             k = min(ws.capacity, m_total - start)
-            ws.a(0, k)[...] = X[start:start + k]
+            ws.a(0, k)[...] = inputs[start:start + k]
             cpu.forward(self.theta, self.sizes, self.acts, self.alphas, self.p_off,
                         ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, k, self.no_dropout, NO_SEED)
             J += cpu.loss_delta(loss.code, scale, self.acts[-1], self.alphas[-1], ws.z(L, k),
-                                ws.a(L, k), Y[start:start + k], ws.delta(L, k))
+                                ws.a(L, k), targets[start:start + k], ws.delta(L, k))
         return J
 
     # ------------------------------------------------------------ files
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         """The architecture as plain data (what ``save`` writes beside theta)."""
         return {"n_inputs": self.n_inputs, "dtype": self.dtype.name,
                 "layers": [{"units": ly.units, "activation": ly.activation.name,
                             "alpha": ly.activation.alpha if ly.activation.name in ("leaky_relu", "elu")
                             else None} for ly in self.layers]}
 
-    def summary(self):
+    def summary(self) -> str:
         rows = [f"{'layer':>5}  {'shape of W[l]':>14}  {'activation':<12} params"]
         for l, layer in enumerate(self.layers, 1):
             rows.append(f"{l:>5}  {str(self.W[l].shape):>14}  {layer.activation.name:<12} "
@@ -220,12 +242,12 @@ class Network(Model):
         rows.append(f"total {self.n_params} parameters, {self.dtype.name}")
         return "\n".join(rows)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         acts = ", ".join(ly.activation.name for ly in self.layers)
         return f"Network(sizes={self.sizes.tolist()}, activations=[{acts}], dtype={self.dtype.name})"
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> "Network | Sequential":
     """Read a network written by ``save`` (bit-exact parameters and running
     statistics), or the network of a checkpoint written by ``fit(...,
     checkpoint=path)``: a :class:`Network` or a
@@ -235,24 +257,27 @@ def load(path):
     return network_from_arrays(path, arrays)
 
 
-def network_from_arrays(path, arrays):
+def network_from_arrays(path: str | os.PathLike[str],
+                        arrays: Mapping[str, Array]) -> "Network | Sequential":
     """The network held by a file's arrays (see ``network_arrays``)."""
     config = nbio.json_entry(path, arrays, "config")
     nbio.require(path, arrays, "theta")
     return from_config(config, arrays["theta"], arrays.get("running"), path)
 
 
-def from_config(config, theta, running=None, source="the file"):
+def from_config(config: dict[str, Any], theta: Array, running: Array | None = None,
+                source: str | os.PathLike[str] = "the file") -> "Network | Sequential":
     """A network rebuilt from its ``config()`` with these parameters (and a
     Sequential network's running statistics), checked: errors are
     :class:`numbann.NumbannFileError` naming ``source``."""
     try:
         if config.get("kind") == "Sequential":
-            from .layers import from_config as layer_from_config
+            from .layer_kinds import from_config as layer_from_config
             from .sequential import Sequential
             layers = [_dense(spec) if spec["kind"] == "Dense" else layer_from_config(spec)
                       for spec in config["layers"]]
-            net = Sequential(config["input_shape"], layers, dtype=config["dtype"])
+            net: Network | Sequential = Sequential(config["input_shape"], layers,
+                                                   dtype=config["dtype"])
         else:
             net = Network(config["n_inputs"], [_dense(spec) for spec in config["layers"]],
                           dtype=config["dtype"])
@@ -266,21 +291,24 @@ def from_config(config, theta, running=None, source="the file"):
     return net
 
 
-def _dense(spec):
+def _dense(spec: dict[str, Any]) -> Dense:
     return Dense(spec["units"], activations.get(spec["activation"], spec["alpha"]), init="zeros")
 
 
-def MLP(sizes, hidden="relu", output="identity", init=None, seed=0, dtype="float64", alpha=None):
+def MLP(sizes: Sequence[int], hidden: str | activations.Activation = "relu",
+        output: str | activations.Activation = "identity",
+        init: str | initializers.Initializer | None = None, seed: int | None = 0,
+        dtype: DTypeLike = "float64", alpha: float | None = None) -> Network:
     """A multilayer perceptron with layer sizes ``[n_0, n_1, ..., n_L]``.
 
     Hidden layers use ``hidden`` (with ``alpha`` for leaky_relu/elu), the last
     layer ``output``; ``init`` names one initializer for every layer (default:
     He for the ReLU family, Xavier otherwise; biases zero).
     """
-    sizes = _checks.sequence(sizes, "sizes", "a list of layer sizes [n_0, n_1, ..., n_L]")
-    if len(sizes) < 2:
-        raise ValueError(f"sizes needs at least [n_inputs, n_outputs], got {sizes}")
-    sizes = [_checks.size(n, f"sizes[{i}]") for i, n in enumerate(sizes)]
+    given = _checks.sequence(sizes, "sizes", "a list of layer sizes [n_0, n_1, ..., n_L]")
+    if len(given) < 2:
+        raise ValueError(f"sizes needs at least [n_inputs, n_outputs], got {given}")
+    sizes = [_checks.size(n, f"sizes[{i}]") for i, n in enumerate(given)]
     hidden_act = activations.get(hidden, alpha, argument="hidden")
     output_act = activations.get(output, argument="output")
     if hidden_act.name == "softmax" and len(sizes) > 2:

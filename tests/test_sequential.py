@@ -284,9 +284,11 @@ def test_bad_conv_arguments(kwargs, match):
         nb.Conv2D(**kwargs)
 
 
-def test_input_shape_must_be_flat_or_an_image():
-    with pytest.raises(ValueError, match=r"\(1, 28, 28\)"):
-        nb.Sequential((28, 28), [nb.Flatten(), nb.Dense(1)])
+def test_input_shape_is_flat_a_sequence_or_an_image():
+    with pytest.raises(ValueError, match=r"grey images need a channel axis.*\(1, 28, 28\)"):
+        nb.Sequential((28, 28), [nb.Conv2D(2, 3), nb.Flatten(), nb.Dense(1)])
+    with pytest.raises(ValueError, match=r"\(n,\) for flat samples, \(T, n\) for sequences"):
+        nb.Sequential((2, 3, 4, 5), [nb.Flatten(), nb.Dense(1)])
     with pytest.raises(TypeError, match="input_shape"):
         nb.Sequential(None, [nb.Dense(1)])
 

@@ -63,10 +63,14 @@ MAXPOOL2D = 2
 AVGPOOL2D = 3
 BATCHNORM = 4
 FLATTEN = 5
+RNN = 6  # Elman layer on sequences (T, n) per sample (kernels/rnn.py)
+LAYERNORM = 7  # over the last axis of each sample (kernels/norm.py)
+ATTENTION = 8  # single-head self-attention on (T, d) (kernels/attention.py)
+POSENC = 9  # positional encoding added to (T, d) (kernels/attention.py)
 
 # columns of a network's plan: one int64 row per layer l (row l - 1); shapes
 # are per sample, input (C_IN, H_IN, W_IN) and output (C_OUT, H_OUT, W_OUT)
-# (a flat layer of n units is (n, 1, 1))
+# (a flat layer of n units is (n, 1, 1), a sequence of T steps of n values (T, n, 1))
 P_KIND = 0
 P_ACT = 1
 P_CIN = 2
@@ -75,8 +79,8 @@ P_WIN = 4
 P_COUT = 5
 P_HOUT = 6
 P_WOUT = 7
-P_KH = 8  # kernel or pooling window
-P_KW = 9
+P_KH = 8  # kernel or pooling window (LayerNorm: the size n normalized; SelfAttention: d_k,
+P_KW = 9  # and d_v)
 P_STRIDE = 10
 P_PAD_H = 11  # zero rows above (conv); the rows below follow from H_OUT
 P_PAD_W = 12  # zero columns on the left
@@ -85,7 +89,9 @@ P_NW = 14  # entries of W[l]; b[l] (beta) follows it, P_NB entries
 P_NB = 15
 P_RUN = 16  # offset of BatchNorm's running mean in the buffers (running var follows)
 P_ALGO = 17  # conv layers: IM2COL or DIRECT (kernels/conv_direct.py)
-N_PLAN = 18
+P_FLAG = 18  # RNN: 1 if the output is every h_t (else h_T); SelfAttention: 1 if causal;
+#              PositionalEncoding: 1 if learned (else sinusoidal)
+N_PLAN = 19
 
 # conv algorithms (P_ALGO)
 IM2COL = 0

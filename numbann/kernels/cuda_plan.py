@@ -24,9 +24,12 @@ from numba import cuda
 
 from . import cuda as ck
 from . import cuda_layers as cl
-from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, H_LR, IDENTITY, MAXPOOL2D,
-                    P_ACT, P_CIN, P_COUT, P_HIN, P_HOUT, P_KH, P_KIND, P_KW, P_NW, P_PAD_H,
-                    P_PAD_W, P_RUN, P_STRIDE, P_W, P_WIN, P_WOUT, SOFTMAX, TRAIN_UPDATE)
+from . import cuda_sequence as cs
+from .codes import (ATTENTION, AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, H_LR, IDENTITY,
+                    LAYERNORM, MAXPOOL2D, P_ACT, P_CIN, P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH,
+                    P_KIND, P_KW, P_NB, P_NW, P_PAD_H, P_PAD_W, P_RUN, P_STRIDE, P_W, P_WIN,
+                    P_WOUT, POSENC, RNN, SOFTMAX, TRAIN_UPDATE)
+from .cuda_rnn import rnn_backward, rnn_forward
 from .cuda import activation, dropped, times_slope
 from .cuda_optim import optimizer_update
 from .cuda_train import (Scratch, block_result, block_steps, gather_rows, norm_kernels,
@@ -110,6 +113,18 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
                 cl.batchnorm_forward(theta[w:wb], theta[wb:wb + C],
                                      running[r[P_RUN]:r[P_RUN] + 2 * C], a_prev, z,
                                      x_buf[int(x_off[l - 1]):], m, C, H * W, mode, halt)
+            elif kind == RNN:
+                rnn_forward(theta[w:wb], theta[wb:wb + r[P_NB]], a_prev, z,
+                            x_buf[int(x_off[l - 1]):], m, C, H, r[P_NB], act, alpha,
+                            r[P_FLAG])
+            elif kind == LAYERNORM:
+                cs.layernorm_forward(theta[w:wb], theta[wb:wb + kh], a_prev, z,
+                                     x_buf[int(x_off[l - 1]):], m * n_in // kh, kh)
+            elif kind == ATTENTION:
+                cs.attention_forward(theta[w:wb], a_prev, z, x_buf[int(x_off[l - 1]):], m, C, H,
+                                     kh, kw, r[P_FLAG])
+            elif kind == POSENC:
+                cs.posenc_forward(theta[wb:wb + r[P_NB]], a_prev, z, m, C, H, r[P_FLAG])
             activate_from[ck.blocks(m * n), T](a_prev if kind == FLATTEN else z, z,
                                                a_buf[ao:ao + m * n], m * n, act, alpha, keep_l,
                                                seed, ao)
@@ -163,6 +178,22 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
             cl.batchnorm_backward(theta[w:wb], grad[w:wb], grad[wb:wb + C], delta,
                                   x_buf[int(x_off[l - 1]):], delta_prev, need_prev, m, C,
                                   H * W, mode)
+        elif kind == RNN:
+            rnn_backward(theta[w:wb], grad[w:wb], grad[wb:wb + r[P_NB]], delta,
+                         a_buf[ai:ai + m * n_in], x_buf[int(x_off[l - 1]):], delta_prev,
+                         need_prev, m, C, H, r[P_NB], r[P_ACT], float(alphas[l - 1]),
+                         r[P_FLAG])
+        elif kind == LAYERNORM:
+            cs.layernorm_backward(theta[w:wb], grad[w:wb], grad[wb:wb + kh], delta,
+                                  x_buf[int(x_off[l - 1]):], delta_prev, need_prev,
+                                  m * n_in // kh, kh)
+        elif kind == ATTENTION:
+            cs.attention_backward(theta[w:wb], grad[w:wb], delta, a_buf[ai:ai + m * n_in],
+                                  x_buf[int(x_off[l - 1]):], delta_prev, need_prev, s_buf, m, C,
+                                  H, kh, kw, r[P_FLAG])
+        elif kind == POSENC:
+            cs.posenc_backward(grad[wb:wb + r[P_NB]], delta, delta_prev, need_prev, m, C, H,
+                               r[P_FLAG])
         if not need_prev:
             continue
         if kind != DENSE and (kind == FLATTEN or keep_p < 1.0 or act != IDENTITY):
@@ -228,7 +259,7 @@ def launch_step(args, order, start, m, scale, t, scratch, slot, mode=TRAIN_UPDAT
                                 scratch.halt)
     if l1 != 0.0 or l2 != 0.0:
         for r in plan:
-            if r[P_KIND] == DENSE or r[P_KIND] == CONV2D:
+            if r[P_KIND] == DENSE or r[P_KIND] == CONV2D or r[P_KIND] == RNN:
                 count = int(r[P_NW])
                 penalize_weights[blocks(count), T](theta, grad, int(r[P_W]), count, l1, l2)
     clip_and_sum_squares, check_step = norm_kernels(T)

@@ -1,4 +1,5 @@
-"""Batch normalization kernels (``numba.njit``), PyTorch's BatchNorm1d/2d.
+"""Batch and layer normalization kernels (``numba.njit``), PyTorch's BatchNorm1d/2d
+and LayerNorm.
 
 A BatchNorm layer normalizes each channel c (each unit after a dense layer)
 over the N = m H W values it takes in a batch (H = W = 1 after a dense
@@ -135,3 +136,56 @@ def batchnorm_backward(gamma, dgamma, dbeta, delta, stats, delta_prev, need_prev
             for s in range(S):
                 delta_prev[lo + s] = input_delta(delta[lo + s], xhat[lo + s], k, N, sum_d,
                                                  sum_dx, mode)
+
+
+@inlined
+def layernorm_forward(gamma, beta, a_prev, z, stats, rows, n):
+    """Layer normalization (PyTorch's LayerNorm over the last axis): each row r
+    of n features is normalized by its own statistics,
+        z[r, j] = gamma[j] xhat[r, j] + beta[j],  xhat = (a[l-1] - mu_r) / sqrt(var_r + eps),
+    mu_r, var_r (biased) over the row; training and eval alike (no running
+    statistics). ``stats``: 1/sigma_r for every row, then xhat."""
+    inv_std = stats[:rows]
+    xhat = stats[rows:rows + rows * n]
+    for r in range(rows):
+        x = a_prev[r * n:(r + 1) * n]
+        total = 0.0
+        for j in range(n):
+            total += x[j]
+        mu = total / n
+        total = 0.0
+        for j in range(n):
+            d = x[j] - mu
+            total += d * d
+        inv = inverse_std(total / n)
+        inv_std[r] = inv
+        for j in range(n):
+            xh, zj = normalized(x[j], mu, inv, gamma[j], beta[j])
+            xhat[r * n + j] = xh
+            z[r * n + j] = zj
+
+
+@inlined
+def layernorm_backward(gamma, dgamma, dbeta, delta, stats, delta_prev, need_prev, rows, n):
+    """dgamma[j] = sum_r delta[r, j] xhat[r, j], dbeta[j] = sum_r delta[r, j];
+    through each row's own mean and variance, with dxhat = delta gamma,
+        dJ/da[l-1][r] = 1 / (n sigma_r) (n dxhat - sum_j dxhat - xhat sum_j dxhat xhat)."""
+    inv_std = stats[:rows]
+    xhat = stats[rows:rows + rows * n]
+    for j in range(n):
+        dgamma[j] = 0.0
+        dbeta[j] = 0.0
+    for r in range(rows):
+        sum_d = 0.0
+        sum_dx = 0.0
+        for j in range(n):
+            d = delta[r * n + j]
+            dgamma[j] += d * xhat[r * n + j]
+            dbeta[j] += d
+            sum_d += d * gamma[j]
+            sum_dx += d * gamma[j] * xhat[r * n + j]
+        if need_prev:
+            for j in range(n):
+                k = r * n + j
+                delta_prev[k] = input_delta(delta[k] * gamma[j], xhat[k], inv_std[r], n, sum_d,
+                                            sum_dx, 1)

@@ -30,16 +30,18 @@ layer's im2col rows, a BatchNorm layer's batch statistics and xhat);
 ``s_buf``, scratch shared by the conv layers. ``running`` holds the
 BatchNorm running statistics (not trained, saved with the network).
 """
-from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, DIRECT, MAXPOOL2D, P_ACT,
-                    P_ALGO, P_CIN,
-                    P_COUT, P_HIN, P_HOUT, P_KH, P_KIND, P_KW, P_NW, P_PAD_H, P_PAD_W, P_RUN,
-                    P_STRIDE, P_W, P_WIN, P_WOUT)
+from .attention import (attention_backward, attention_forward, posenc_backward,
+                        posenc_forward)
+from .codes import (ATTENTION, AVGPOOL2D, BATCHNORM, CONV2D, DENSE, DIRECT, LAYERNORM, MAXPOOL2D,
+                    P_ACT, P_ALGO, P_CIN, P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH, P_KIND, P_KW,
+                    P_NB, P_NW, P_PAD_H, P_PAD_W, P_RUN, P_STRIDE, P_W, P_WIN, P_WOUT, POSENC, RNN)
 from .conv_direct import conv_backward_direct, conv_forward_direct
 from .conv import (avgpool_backward, avgpool_forward, conv_backward, conv_forward,
                    maxpool_backward, maxpool_forward)
 from .cpu import (PLAIN, TRANSPOSED, activate_rows, apply_dropout, backprop_rows, gemm, inlined,
                   jit, loss_rows)
-from .norm import batchnorm_backward, batchnorm_forward
+from .norm import batchnorm_backward, batchnorm_forward, layernorm_backward, layernorm_forward
+from .rnn import rnn_backward, rnn_forward
 
 
 @inlined
@@ -114,6 +116,17 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
         elif kind == BATCHNORM:
             batchnorm_forward(theta[w:wb], theta[wb:wb + C], running[r[P_RUN]:r[P_RUN] + 2 * C],
                               a_prev, z, x_buf[x_off[l - 1]:], m, C, H * W, mode)
+        elif kind == RNN:  # C = T steps of H = n_in values; P_NB = hidden units
+            rnn_forward(theta[w:wb], theta[wb:wb + r[P_NB]], a_prev, z, x_buf[x_off[l - 1]:],
+                        m, C, H, r[P_NB], r[P_ACT], alphas[l - 1], r[P_FLAG])
+        elif kind == LAYERNORM:  # rows of P_KH values, each normalized on its own
+            layernorm_forward(theta[w:wb], theta[wb:wb + r[P_KH]], a_prev, z,
+                              x_buf[x_off[l - 1]:], m * n_in // r[P_KH], r[P_KH])
+        elif kind == ATTENTION:  # C = T steps of H = d values; d_k, d_v in P_KH, P_KW
+            attention_forward(theta[w:wb], a_prev, z, x_buf[x_off[l - 1]:], m, C, H, r[P_KH],
+                              r[P_KW], r[P_FLAG])
+        elif kind == POSENC:
+            posenc_forward(theta[wb:wb + r[P_NB]], a_prev, z, m, C, H, r[P_FLAG])
         else:  # FLATTEN
             copy(a_prev, z)
         a = a_buf[a_off[l]:a_off[l] + m * n]
@@ -122,59 +135,94 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
             apply_dropout(a, keep[l - 1], seed, a_off[l])
 
 
+@inlined
+def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf, x_off,
+                   i_buf, i_off, s_buf, m, delta_prev, need_prev, mode):
+    """Layer l's backward step from delta[l] = dJ/dz[l] in delta_buf: dW[l] and
+    db[l] into grad, and when ``need_prev`` dJ/da[l-1] (through f_l) into
+    delta_prev (m rows of a[l-1]'s size)."""
+    r = plan[l - 1]
+    kind = r[P_KIND]
+    n_in, n = layer_sizes(r)
+    delta = delta_buf[z_off[l - 1]:z_off[l - 1] + m * n]
+    a_prev = a_buf[a_off[l - 1]:a_off[l - 1] + m * n_in]
+    w = r[P_W]
+    wb = w + r[P_NW]
+    C, H, W = r[P_CIN], r[P_HIN], r[P_WIN]
+    Co, Ho, Wo = r[P_COUT], r[P_HOUT], r[P_WOUT]
+    if kind == DENSE:
+        dense_backward(theta[w:wb], grad[w:wb], grad[wb:wb + n], delta, a_prev, delta_prev,
+                       need_prev, m, n_in, n)
+    elif kind == CONV2D and r[P_ALGO] == DIRECT:
+        conv_backward_direct(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta, a_prev,
+                             delta_prev, need_prev, s_buf, m, C, H, W, Co, r[P_KH], r[P_KW],
+                             r[P_PAD_H], r[P_PAD_W], Ho, Wo)
+    elif kind == CONV2D:
+        K = C * r[P_KH] * r[P_KW]
+        M = m * Ho * Wo
+        conv_backward(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta,
+                      x_buf[x_off[l - 1]:x_off[l - 1] + M * K], s_buf[:M * Co],
+                      s_buf[M * Co:M * (Co + K)], delta_prev, need_prev, m, C, H, W, Co,
+                      r[P_KH], r[P_KW], r[P_STRIDE], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
+    elif kind == MAXPOOL2D:
+        if need_prev:
+            maxpool_backward(delta, i_buf[i_off[l - 1]:i_off[l - 1] + m * n], delta_prev,
+                             m, C, H, W, Ho, Wo)
+    elif kind == AVGPOOL2D:
+        if need_prev:
+            avgpool_backward(delta, delta_prev, m, C, H, W, r[P_KH], r[P_KW], r[P_STRIDE],
+                             Ho, Wo)
+    elif kind == BATCHNORM:
+        batchnorm_backward(theta[w:wb], grad[w:wb], grad[wb:wb + C], delta,
+                           x_buf[x_off[l - 1]:], delta_prev, need_prev, m, C, H * W, mode)
+    elif kind == RNN:
+        rnn_backward(theta[w:wb], grad[w:wb], grad[wb:wb + r[P_NB]], delta, a_prev,
+                     x_buf[x_off[l - 1]:], delta_prev, need_prev, s_buf, m, C, H, r[P_NB],
+                     r[P_ACT], alphas[l - 1], r[P_FLAG])
+    elif kind == LAYERNORM:
+        layernorm_backward(theta[w:wb], grad[w:wb], grad[wb:wb + r[P_KH]], delta,
+                           x_buf[x_off[l - 1]:], delta_prev, need_prev, m * n_in // r[P_KH],
+                           r[P_KH])
+    elif kind == ATTENTION:
+        attention_backward(theta[w:wb], grad[w:wb], delta, a_prev, x_buf[x_off[l - 1]:],
+                           delta_prev, need_prev, s_buf, m, C, H, r[P_KH], r[P_KW], r[P_FLAG])
+    elif kind == POSENC:
+        posenc_backward(grad[wb:wb + r[P_NB]], delta, delta_prev, need_prev, m, C, H, r[P_FLAG])
+    elif need_prev:  # FLATTEN
+        copy(delta, delta_prev)
+
+
 @jit
 def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
                   x_off, i_buf, i_off, s_buf, m, keep, seed, mode):
     """Backward pass, given delta[L] = dJ/dz[L] in delta_buf: for l = L..1,
     dW[l] and db[l] into grad, and for l > 1 delta[l-1] = dJ/da[l-1] (through
     f_l) times the dropout mask / keep, times g'_{l-1}(z[l-1])."""
-    L = plan.shape[0]
-    for l in range(L, 0, -1):
-        r = plan[l - 1]
-        kind = r[P_KIND]
-        n_in, n = layer_sizes(r)
+    for l in range(plan.shape[0], 0, -1):
+        n_in = layer_sizes(plan[l - 1])[0]
         need_prev = l > 1
-        delta = delta_buf[z_off[l - 1]:z_off[l - 1] + m * n]
-        a_prev = a_buf[a_off[l - 1]:a_off[l - 1] + m * n_in]
         delta_prev = delta_buf[z_off[l - 2]:z_off[l - 2] + m * n_in] if need_prev \
             else delta_buf[:0]
-        w = r[P_W]
-        wb = w + r[P_NW]
-        C, H, W = r[P_CIN], r[P_HIN], r[P_WIN]
-        Co, Ho, Wo = r[P_COUT], r[P_HOUT], r[P_WOUT]
-        if kind == DENSE:
-            dense_backward(theta[w:wb], grad[w:wb], grad[wb:wb + n], delta, a_prev, delta_prev,
-                           need_prev, m, n_in, n)
-        elif kind == CONV2D and r[P_ALGO] == DIRECT:
-            conv_backward_direct(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta, a_prev,
-                                 delta_prev, need_prev, s_buf, m, C, H, W, Co, r[P_KH], r[P_KW],
-                                 r[P_PAD_H], r[P_PAD_W], Ho, Wo)
-        elif kind == CONV2D:
-            K = C * r[P_KH] * r[P_KW]
-            M = m * Ho * Wo
-            conv_backward(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta,
-                          x_buf[x_off[l - 1]:x_off[l - 1] + M * K], s_buf[:M * Co],
-                          s_buf[M * Co:M * (Co + K)], delta_prev, need_prev, m, C, H, W, Co,
-                          r[P_KH], r[P_KW], r[P_STRIDE], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
-        elif kind == MAXPOOL2D:
-            if need_prev:
-                maxpool_backward(delta, i_buf[i_off[l - 1]:i_off[l - 1] + m * n], delta_prev,
-                                 m, C, H, W, Ho, Wo)
-        elif kind == AVGPOOL2D:
-            if need_prev:
-                avgpool_backward(delta, delta_prev, m, C, H, W, r[P_KH], r[P_KW], r[P_STRIDE],
-                                 Ho, Wo)
-        elif kind == BATCHNORM:
-            batchnorm_backward(theta[w:wb], grad[w:wb], grad[wb:wb + C], delta,
-                               x_buf[x_off[l - 1]:], delta_prev, need_prev, m, C, H * W, mode)
-        elif need_prev:  # FLATTEN
-            copy(delta, delta_prev)
+        layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf,
+                       x_off, i_buf, i_off, s_buf, m, delta_prev, need_prev, mode)
         if need_prev:
             if keep[l - 2] < 1.0:
                 apply_dropout(delta_prev, keep[l - 2], seed, a_off[l - 1])
             backprop_rows(plan[l - 2, P_ACT], alphas[l - 2],
-                          z_buf[z_off[l - 2]:z_off[l - 2] + m * n_in], a_prev, delta_prev,
+                          z_buf[z_off[l - 2]:z_off[l - 2] + m * n_in],
+                          a_buf[a_off[l - 1]:a_off[l - 1] + m * n_in], delta_prev,
                           keep[l - 2], m, n_in)
+
+
+@jit
+def plan_input_gradient(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf,
+                        x_buf, x_off, i_buf, i_off, s_buf, m, dX, mode):
+    """dJ/da[0] (= dJ/dX) into dX (flat, m rows), after a backward pass left
+    delta[1] in delta_buf: layer 1's backward step taken through to its input
+    (f_1's input gradient, as for the hidden layers); its dW[1] and db[1] go
+    into ``grad``, a scratch vector."""
+    layer_backward(plan, 1, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf, x_off,
+                   i_buf, i_off, s_buf, m, dX, True, mode)
 
 
 @jit

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .codes import (CONV2D, DENSE, H_LR, OPT_ADAGRAD, OPT_ADAM, OPT_ADAMW, OPT_NEWTON,
-                    OPT_RMSPROP, OPT_SGD, P_KIND, P_NW, P_W, TRAIN_UPDATE)
+                    OPT_RMSPROP, OPT_SGD, P_KIND, P_NW, P_W, RNN, TRAIN_UPDATE)
 from .cpu import inlined, jit, mix64
 from .cpu_optim import _check, _coefficients, _update_range
 from .cpu_train import (GRAD_NOT_FINITE, INTERRUPTED, LOSS_NOT_FINITE, OK, batch_scale, clip,
@@ -23,12 +23,12 @@ from .plan import plan_backward, plan_forward, plan_loss
 
 @jit
 def plan_penalize_and_clip(plan, theta, grad, l1, l2, clip_value, clip_norm):
-    """Penalties on the weights of dense and conv layers (not biases, not
+    """Penalties on the weights of dense, conv and RNN layers (not biases, not
     BatchNorm's gamma and beta): g_W += l2 W + l1 sign(W); then clipping.
     Returns ||g|| (inf/NaN: diverged)."""
     if l1 != 0.0 or l2 != 0.0:
         for l in range(plan.shape[0]):
-            if plan[l, P_KIND] == DENSE or plan[l, P_KIND] == CONV2D:
+            if plan[l, P_KIND] == DENSE or plan[l, P_KIND] == CONV2D or plan[l, P_KIND] == RNN:
                 lo = plan[l, P_W]
                 hi = lo + plan[l, P_NW]
                 penalize(theta[lo:hi], grad[lo:hi], l1, l2)

@@ -3,13 +3,16 @@ a trace's metadata alone (so a loaded trace can be replayed, explained and
 plotted without the network).
 
 Every layer ``l = 1..L`` has a kind (``Dense``, ``Conv2D``, ``MaxPool2D``,
-``AvgPool2D``, ``BatchNorm``, ``Flatten``), an activation, the shapes of one
-sample going in and out (``(n,)`` or ``(C, H, W)``), and the shapes of its
+``AvgPool2D``, ``BatchNorm``, ``Flatten``, ``RNN``, ``LayerNorm``,
+``SelfAttention``, ``PositionalEncoding``), an activation, the shapes
+of one sample going in and out (``(n,)``, ``(T, n)`` or ``(C, H, W)``), and the shapes of its
 ``W[l]`` and ``b[l]`` (``(0,)`` for a layer without parameters); conv and
 pooling layers add their window (``kernel``), ``stride`` and the zero rows
 above / columns on the left (``pad``; conv: ``padding``, ((above, below), (left,
-right))), BatchNorm its ``eps``. Layer l's W[l]
-then b[l] follow layer l-1's in theta, for both network classes.
+right))), BatchNorm its ``eps``, RNN whether it outputs every step
+(``all_steps``), SelfAttention ``d_k``, ``d_v`` and ``causal``,
+PositionalEncoding ``learned``. Layer l's W[l] then b[l] follow layer l-1's in theta, for
+both network classes.
 """
 import numpy as np
 
@@ -27,6 +30,12 @@ def _layer_spec(layer, in_shape, out_shape, W_shape, b_shape):
         spec.update(kernel=list(layer.size), stride=int(layer.stride), pad=[0, 0])
     elif spec["kind"] == "BatchNorm":
         spec["eps"] = EPS
+    elif spec["kind"] == "RNN":
+        spec["all_steps"] = bool(layer.return_sequences)
+    elif spec["kind"] == "SelfAttention":
+        spec.update(d_k=int(layer.d_k), d_v=int(layer.d_v), causal=bool(layer.causal))
+    elif spec["kind"] == "PositionalEncoding":
+        spec["learned"] = bool(layer.learned)
     return spec
 
 
@@ -100,6 +109,14 @@ class Arch:
         text = s["kind"]
         if s["kind"] == "Dense":
             text += f" {s['out'][0]} units"
+        if s["kind"] == "RNN":
+            text += (f" {s['b'][0]} units over {s['in'][0]} steps, "
+                     f"{'every h_t' if s['all_steps'] else 'h_T'} out")
+        if s["kind"] == "SelfAttention":
+            text += (f" d_k = {s['d_k']}, d_v = {s['d_v']} over {s['in'][0]} steps"
+                     + (", causal" if s["causal"] else ""))
+        if s["kind"] == "PositionalEncoding":
+            text += " (learned)" if s["learned"] else " (sinusoidal)"
         if "kernel" in s:
             text += f" {s['kernel'][0]}x{s['kernel'][1]}, stride {s['stride']}"
             if s["kind"] == "Conv2D":

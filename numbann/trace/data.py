@@ -168,7 +168,8 @@ class Trace:
         every path to the outputs), listing the largest ``max_paths`` terms
         of the first ``max_rows`` rows; a conv weight takes four indices
         ``(o, c, i, j)`` and is written as the sum over the positions its
-        filter visited, a BatchNorm gamma/beta one (the channel). Returns an
+        filter visited, a BatchNorm gamma/beta one (the channel); an RNN or
+        attention weight as the sum over samples and time steps. Returns an
         :class:`numbann.trace.explain.Explanation`."""
         from .explain import explain
         if not index:

@@ -13,7 +13,8 @@ from ._text import Text, num
 from .explain_paths import path_factors, path_lines
 
 FUSED = {("bce", "sigmoid"), ("ce", "softmax"), ("kl", "softmax")}
-CLAMP = 1e-12  # dJ/da divides by a (1 - a) (BCE) or a (KL), clamped below at this
+CLAMP = 1e-12  # dJ/da divides by a (KL), clamped below at this
+BCE_CLAMP = float(np.float32(1e-12))  # BCE divides by a (1 - a), clamped as PyTorch: float32 1e-12
 
 
 # ------------------------------------------------------------------ formulas
@@ -69,7 +70,7 @@ def dJ_da(loss, s, a, y):
     if loss == "mae":
         return s * np.sign(a - y)
     if loss == "bce":
-        return s * (a - y) / np.maximum(a * (1 - a), CLAMP)
+        return s * (a - y) / np.maximum(a * (1 - a), BCE_CLAMP)
     if loss == "hinge":
         return np.where(1 - y * a > 0, -s * y, 0.0)
     if loss == "kl":
@@ -274,7 +275,7 @@ def _output_factors(c, j, target, dzdw_text, digits, out):
                    f"{DJDA_TEXT[c.loss_name]}, {scale}); dz/d{target} = {dzdw_text}")
         return [("dJ/dz", dz)], {"dJ/dz": dz}
     flat = act == "sigmoid" and c.loss_name == "bce" and \
-        np.any(a[:, j] * (1 - a[:, j]) < CLAMP)
+        np.any(a[:, j] * (1 - a[:, j]) < BCE_CLAMP)
     if c.fused() and (act == "softmax" or flat):
         dz = output_delta(c.loss_name, act, c.alphas[-1], c.s, z, a, y)[:, j]
         out.append(f"  = sum_r dJ/dz[{L}]_r{j} * dz[{L}]_r{j}/d{target}")
@@ -282,12 +283,12 @@ def _output_factors(c, j, target, dzdw_text, digits, out):
             out.append(f"  softmax and {c.loss_name} fused: dJ/dz_j = s (a_j sum_k y_k - y_j), "
                        f"{scale}; dz/d{target} = {dzdw_text}")
         else:
-            rows = np.flatnonzero(a[:, j] * (1 - a[:, j]) < CLAMP)
+            rows = np.flatnonzero(a[:, j] * (1 - a[:, j]) < BCE_CLAMP)
             where = ("row " if len(rows) == 1 else "rows ") + ", ".join(map(str, rows[:8])) + \
                 (f" and {len(rows) - 8} more" if len(rows) > 8 else "")
             out.append(f"  the fused form is used: dJ/dz = dJ/da * da/dz = s (a - y) for sigmoid "
                        f"and bce, {scale}, as the kernel computes it, because on {where} "
-                       f"a rounds to 0 or 1 (a (1 - a) < {CLAMP:g}), where dJ/da = "
+                       f"a rounds to 0 or 1 (a (1 - a) < {BCE_CLAMP:g}), where dJ/da = "
                        f"{DJDA_TEXT['bce']} cannot be evaluated and da/dz = 0; "
                        f"dz/d{target} = {dzdw_text}")
         return [("dJ/dz", dz)], {"dJ/dz": dz}

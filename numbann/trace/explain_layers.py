@@ -8,7 +8,13 @@ delta[l] = dJ/dz[l]: the sum of one term per use of the parameter.
 - BatchNorm: ``dgamma[c] = sum delta[l] xhat``, ``dbeta[c] = sum delta[l]``
   over the channel's N = m H W values;
 - dense: ``dW[l][j,k] = sum_m delta[l][m,j] a[l-1][m,k]``, ``db[l][j] =
-  sum_m delta[l][m,j]``.
+  sum_m delta[l][m,j]``;
+- self-attention, layer normalization, a learned positional encoding: one
+  term per sample and time step (``replay_attention``);
+- RNN (``W[l] = [W_x | W_h]``): one term per sample and time step,
+  ``dW_x[j,k] = sum_{m,t} delta_t[m,j] x_t[m,k]``, ``dW_h[j,k] = sum_{m,t>1}
+  delta_t[m,j] h_(t-1)[m,k]``, ``db[j] = sum_{m,t} delta_t[m,j]``, with
+  delta_t from backpropagation through time (``rnn_math``).
 
 The largest terms are listed with their numbers and the sum is checked
 against the recorded gradient, as :func:`numbann.trace.explain.explain`.
@@ -18,10 +24,13 @@ import numbers
 import numpy as np
 
 from . import layer_math as lm
+from . import replay_attention, rnn_math
 from ._text import num
 from .explain import Explanation, _Ctx, compare
 
-_AXES = {"Conv2D": ("o", "c", "i", "j"), "Dense": ("j", "k"), "BatchNorm": ("c",)}
+_AXES = {"Conv2D": ("o", "c", "i", "j"), "Dense": ("j", "k"), "BatchNorm": ("c",),
+         "RNN": ("j", "k"), "SelfAttention": ("j", "k"), "LayerNorm": ("j",),
+         "PositionalEncoding": ("t", "j")}
 
 
 def _check_index(arch, param, l, index):
@@ -34,7 +43,8 @@ def _check_index(arch, param, l, index):
                          f"b[{l}] are empty), so no gradient to explain; the layers with "
                          f"parameters are {arch.with_params()}")
     shape = tuple(spec[param])
-    axes = _AXES[kind][:len(shape)] if param == "W" else _AXES[kind][:1]
+    axes = _AXES[kind][:len(shape)] if param == "W" or kind == "PositionalEncoding" \
+        else _AXES[kind][:1]
     what = f"{param}[{l}] of the {kind} layer has shape {shape} (indices {', '.join(axes)})"
     if len(index) != len(shape):
         raise IndexError(f"{what}: give {len(shape)} indices, got {len(index)} {index}")
@@ -89,6 +99,12 @@ def _terms(c, spec, param, l, index):
         return d * xhat, {f"delta[{l}]": d, "xhat": xhat}, pos, [
             f"  dgamma = dW[{l}][{ch}] = sum delta[{l}] * xhat over the channel's N = {d.size} "
             f"values, xhat = (a[{l - 1}] - mean) / sqrt(var + eps)"], 0
+    if kind == "RNN":
+        return _rnn_terms(c, spec, param, l, index, delta, a_prev)
+    if kind in ("SelfAttention", "LayerNorm", "PositionalEncoding"):
+        if kind == "SelfAttention":
+            c.need(f"W_before/{l}")
+        return replay_attention.explain_terms(c, spec, param, l, index, delta, a_prev) + (0,)
     j = index[0]  # Dense
     d = delta[:, j]
     pos = [f"row m={m}" for m in range(len(d))]
@@ -97,6 +113,35 @@ def _terms(c, spec, param, l, index):
     k = index[1]
     return d * a_prev[:, k], {f"delta[{l}][m,{j}]": d, f"a[{l - 1}][m,{k}]": a_prev[:, k]}, \
         pos, [f"  dW[{l}][{j},{k}] = sum_m delta[{l}][m,{j}] * a[{l - 1}][m,{k}]"], 0
+
+
+def _rnn_terms(c, spec, param, l, index, delta, x):
+    """One term per sample m and time step t (module notes)."""
+    c.need(f"W_before/{l}", f"b_before/{l}", "x" if l == 1 else f"a/{l - 1}")
+    W, b = c.get(f"W_before/{l}"), c.get(f"b_before/{l}")
+    deltas = c.get(f"delta_steps/{l}")
+    if deltas is None:
+        deltas = rnn_math.through_time(spec, delta, x, W, b)[0]
+    j = index[0]
+    d = deltas[:, :, j]                                                 # (m, T)
+    pos = [f"(m={m}, t={t + 1})" for m, t in np.ndindex(d.shape)]
+    through = ["  delta_t = dJ/dz_t by backpropagation through time: (dJ/dh_t from above + "
+               "W_h^T delta_(t+1)) * g'(z_t)"]
+    if param == "b":
+        return d, {f"delta_t[m,{j}]": d}, pos, [f"  db[{l}][{j}] = sum_{{m,t}} delta_t[m,{j}]"] \
+            + through, 0
+    n_in, k = spec["in"][1], index[1]
+    if k < n_in:
+        factor, name = np.asarray(x, np.float64)[:, :, k], f"x_t[m,{k}]"
+        lines = [f"  dW[{l}][{j},{k}] = dW_x[{j},{k}] = sum_{{m,t}} delta_t[m,{j}] * x_t[m,{k}]"]
+    else:
+        h = c.get(f"h_steps/{l}")
+        h = rnn_math.steps(spec, x, W, b)[1] if h is None else h
+        factor = np.concatenate([np.zeros((len(h), 1)), h[:, :-1, k - n_in]], axis=1)
+        name = f"h_(t-1)[m,{k - n_in}]"
+        lines = [f"  dW[{l}][{j},{k}] = dW_h[{j},{k - n_in}] = sum_{{m,t}} delta_t[m,{j}] * "
+                 f"h_(t-1)[m,{k - n_in}]   (h_0 = 0: the t = 1 terms are 0)"]
+    return d * factor, {f"delta_t[m,{j}]": d, name: factor}, pos, lines + through, 0
 
 
 def explain_layer(trace, step, param, l, index, digits=6, max_terms=8):

@@ -8,6 +8,9 @@ layers, ``(m, C, H, W)`` for images. ``spec`` is a layer's entry of
 """
 import numpy as np
 
+from . import attention_math as am
+from . import rnn_math
+
 
 def padded(a, spec, out_hw):
     """a[l-1] with the conv's zero padding around each plane, large enough for
@@ -146,11 +149,21 @@ def forward(spec, a, W, b):
         return avgpool_forward(a, spec)
     if kind == "BatchNorm":
         return batchnorm_forward(a, W, b, spec["eps"])[0]
+    if kind == "RNN":
+        return rnn_math.output(spec, rnn_math.steps(spec, a, W, b)[0])
+    if kind == "SelfAttention":
+        return am.attention(spec, a, W)[4]
+    if kind == "LayerNorm":
+        return am.layernorm(a, W, b)[1]
+    if kind == "PositionalEncoding":
+        return a + (np.asarray(b).reshape(a.shape[1:]) if spec["learned"]
+                    else am.sinusoidal(*a.shape[1:]))
     return a.reshape(len(a), -1)  # Flatten
 
 
-def input_grad(spec, delta, a, W, winners=None):
-    """dJ/da[l-1] from delta[l] = dJ/dz[l] through the layer (before g'(z[l-1]))."""
+def input_grad(spec, delta, a, W, winners=None, b=None):
+    """dJ/da[l-1] from delta[l] = dJ/dz[l] through the layer (before g'(z[l-1]));
+    an RNN layer needs its bias ``b`` (backpropagation through time)."""
     kind = spec["kind"]
     delta = np.asarray(delta, np.float64)
     if kind == "Dense":
@@ -166,11 +179,20 @@ def input_grad(spec, delta, a, W, winners=None):
     if kind == "BatchNorm":
         _, mean, var, xhat = batchnorm_forward(a, W, W, spec["eps"])
         return batchnorm_input_grad(delta, xhat, W, 1 / np.sqrt(var + spec["eps"]))
+    if kind == "RNN":
+        return rnn_math.through_time(spec, delta, a, W, b)[3]
+    if kind == "SelfAttention":
+        return am.attention_backward(spec, delta, a, W)[2]
+    if kind == "LayerNorm":
+        return am.layernorm_backward(delta, a, W)[2]
+    if kind == "PositionalEncoding":
+        return delta
     return delta.reshape((len(delta),) + tuple(spec["in"]))  # Flatten
 
 
-def param_grads(spec, delta, a):
-    """(dW[l], db[l]) from delta[l] and a[l-1] (None, None without parameters)."""
+def param_grads(spec, delta, a, W=None, b=None):
+    """(dW[l], db[l]) from delta[l] and a[l-1] (None, None without parameters);
+    an RNN layer needs its W[l] and b[l] (backpropagation through time)."""
     kind = spec["kind"]
     delta = np.asarray(delta, np.float64)
     if kind == "Dense":
@@ -181,4 +203,12 @@ def param_grads(spec, delta, a):
         xhat = batchnorm_forward(a, np.ones(delta.shape[1]), np.zeros(delta.shape[1]),
                                  spec["eps"])[3]
         return channels_last(delta * xhat).sum(axis=1), channels_last(delta).sum(axis=1)
+    if kind == "RNN":
+        return rnn_math.through_time(spec, delta, a, W, b)[1:3]
+    if kind == "SelfAttention":
+        return am.attention_backward(spec, delta, a, W)[1], np.zeros(0)
+    if kind == "LayerNorm":
+        return am.layernorm_backward(delta, a, W)[:2]
+    if kind == "PositionalEncoding":
+        return np.zeros(0), (delta.sum(axis=0) if spec["learned"] else np.zeros(0))
     return None, None

@@ -32,7 +32,9 @@ class Recorder:
     optimizer's buffers after the update: velocity, G, E[g^2], m, v, and
     Adam's bias corrections), ``norms`` (per-layer norms of dW, db, W and
     of the update: a few numbers per step), ``stats`` (a BatchNorm layer's
-    batch mean and 1/sqrt(var + eps), a max-pool layer's winners); ``"all"``
+    batch mean and 1/sqrt(var + eps), a max-pool layer's winners, an RNN
+    layer's z_t, h_t and delta_t at every time step, an attention layer's
+    A and dJ/dA); ``"all"``
     keeps everything. The loss and the learning rate in force are always
     kept. Every array has its layer's natural shape (``(m, C, H, W)`` for
     images; a conv layer's dW like its W).
@@ -95,8 +97,13 @@ class Recorder:
         n_layers, n_param = len(layers), len(with_params)
         bn = [l for l in layers if arch.kind(l) == "BatchNorm"]
         pools = [l for l in layers if arch.kind(l) == "MaxPool2D"]
+        rnns = [l for l in layers if arch.kind(l) == "RNN"]   # z_t, h_t, delta_t: (m, T, H)
+        attns = [l for l in layers if arch.kind(l) == "SelfAttention"]   # A, dA: (m, T, T)
         stats = (2 * sum(arch.shape(l)[0] for l in bn) * item
-                 + k * sum(arch.units(l) for l in pools) * 8, 2 * len(bn) + len(pools))
+                 + k * sum(arch.units(l) for l in pools) * 8
+                 + 3 * k * sum(arch[l]["in"][0] * arch[l]["b"][0] for l in rnns) * item
+                 + 2 * k * sum(arch[l]["in"][0] ** 2 for l in attns) * item,
+                 2 * len(bn) + len(pools) + 3 * len(rnns) + 2 * len(attns))
         size = {"x": (k * arch.units(0) * item, 1), "y": (k * arch.units(L) * item, 1),
                 "z": (k * units * item, n_layers), "a": (k * units * item, n_layers),
                 "delta": (k * units * item, n_layers),
@@ -183,7 +190,8 @@ class Recorder:
                 "hyper": [float(h) for h in optimizer.hyper],
                 "momentum_form": getattr(optimizer, "momentum_form", None)},
             "keep": [q for q in self.keep if q != "stats" or arch.layers_of("BatchNorm")
-                     or arch.layers_of("MaxPool2D")], "layers": layers,
+                     or arch.layers_of("MaxPool2D") or arch.layers_of("RNN")
+                     or arch.layers_of("SelfAttention")], "layers": layers,
             "samples": None if self.samples is None else self.samples.tolist(),
             "steps": self.selection.describe(),
             "network": arch.network, "arch": arch.specs,
@@ -233,6 +241,12 @@ class Recorder:
                 arrays[f"bn_mean/{l}"], arrays[f"bn_inv_std/{l}"] = mean.copy(), inv_std.copy()
             if "stats" in keep and arch.kind(l) == "MaxPool2D":
                 arrays[f"winners/{l}"] = rows(ws.winners(l, m))
+            if "stats" in keep and arch.kind(l) == "SelfAttention":
+                A, dA = ws.attention(l, m)
+                arrays[f"attention/{l}"], arrays[f"attention_grad/{l}"] = rows(A), rows(dA)
+            if "stats" in keep and arch.kind(l) == "RNN":
+                for key, block in zip(("z_steps", "h_steps", "delta_steps"), ws.rnn_steps(l, m)):
+                    arrays[f"{key}/{l}"] = rows(block)
         theta_before = None
         if "norms" in keep:
             arrays["norms/dW"] = _norms(dW)

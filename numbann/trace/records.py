@@ -22,11 +22,15 @@ _AXES = {
     "dW": _PARAM, "db": _BIAS, "W_before": _PARAM, "b_before": _BIAS,
     "W_after": _PARAM, "b_after": _BIAS,
     "bn_mean": _CHANNEL, "bn_inv_std": _CHANNEL, "winners": _ROWS,
+    "z_steps": _ROWS, "h_steps": _ROWS, "delta_steps": _ROWS,
+    "attention": _ROWS, "attention_grad": _ROWS,
 }
 LAYER_FIELDS = tuple(_AXES)
 _WHAT = {"z": "z", "a": "a", "delta": "delta", "dW": "dW", "db": "db",
          "W_before": "W", "b_before": "W", "W_after": "W", "b_after": "W",
-         "bn_mean": "stats", "bn_inv_std": "stats", "winners": "stats"}
+         "bn_mean": "stats", "bn_inv_std": "stats", "winners": "stats",
+         "z_steps": "stats", "h_steps": "stats", "delta_steps": "stats",
+         "attention": "stats", "attention_grad": "stats"}
 
 
 def _axes(name, l, ndim, image=False):
@@ -34,8 +38,11 @@ def _axes(name, l, ndim, image=False):
     (m, n_l) or (m, C_l, H_l, W_l) for rows; (n_l, n_{l-1}) or
     (C_l, C_{l-1}, k_h, k_w) for a weight; (n_l,) or, for an image layer,
     (C_l,) for a bias, a BatchNorm layer's gamma and beta and its statistics."""
+    if name.startswith("attention"):
+        return "m", "t", "u"
     if _AXES.get(name) == _ROWS:
-        return ("m", f"n_{l}") if ndim == 2 else ("m", f"C_{l}", f"H_{l}", f"W_{l}")
+        return {2: ("m", f"n_{l}"), 3: ("m", "T", f"n_{l}")}.get(
+            ndim, ("m", f"C_{l}", f"H_{l}", f"W_{l}"))
     if ndim == 2:
         return f"n_{l}", f"n_{l - 1}"
     if ndim == 4:
@@ -93,6 +100,10 @@ def _absent(name, arch, l):
         return f"does not exist: layer {l} ({kind}) is not a BatchNorm layer"
     if name == "winners" and kind != "MaxPool2D":
         return f"does not exist: layer {l} ({kind}) is not a MaxPool2D layer"
+    if name.endswith("_steps") and kind != "RNN":
+        return f"does not exist: layer {l} ({kind}) is not an RNN layer"
+    if name.startswith("attention") and kind != "SelfAttention":
+        return f"does not exist: layer {l} ({kind}) is not a SelfAttention layer"
     return None
 
 
@@ -146,7 +157,10 @@ class StepRecord:
     (= 1/sqrt(var + eps)) and ``bn_var[l]`` of a BatchNorm layer's batch,
     one per channel (unit); ``winners[l]`` of a max-pool layer, shaped like
     ``z[l]``: the index ``h * W + w`` in its input plane of each window's
-    maximum.
+    maximum; ``z_steps[l]``, ``h_steps[l]``, ``delta_steps[l]`` of an RNN
+    layer, ``(m, T, n_l)``: z_t, h_t and delta_t = dJ/dz_t at every time step;
+    ``attention[l]``, ``attention_grad[l]`` of a SelfAttention layer,
+    ``(m, T, T)``: A (row t: how much step t attends to each step) and dJ/dA.
     """
 
     def __init__(self, step, t, epoch, m, loss, lr, arrays, L, extras=None, hint="", arch=None):
@@ -181,6 +195,11 @@ class StepRecord:
     bn_mean = property(lambda self: self._layer_values("bn_mean"))
     bn_inv_std = property(lambda self: self._layer_values("bn_inv_std"))
     winners = property(lambda self: self._layer_values("winners"))
+    z_steps = property(lambda self: self._layer_values("z_steps"))
+    h_steps = property(lambda self: self._layer_values("h_steps"))
+    delta_steps = property(lambda self: self._layer_values("delta_steps"))
+    attention = property(lambda self: self._layer_values("attention"))
+    attention_grad = property(lambda self: self._layer_values("attention_grad"))
 
     @property
     def bn_var(self):

@@ -13,6 +13,7 @@ to its size (the default position is the centre of each layer's output).
 import numpy as np
 
 from . import layer_math as lm
+from . import replay_attention, replay_rnn
 from ._text import arr, num
 from .explain import _row_index, apply, slope
 from .replay import _output_delta_lines, _show
@@ -231,9 +232,15 @@ def _batchnorm(c, l, out, check):
 
 def _flatten(c, l, out, check):
     a_prev, z = c.a(l - 1), c.get(f"z/{l}")
-    C, H, W = c.trace.arch.shape(l - 1)
-    out.append(f"    z[{l}][i, (c*{H} + h)*{W} + w] = a[{l - 1}][i,c,h,w]: the same numbers as one "
-               f"row (C H W = {C * H * W} values)")
+    shape = c.trace.arch.shape(l - 1)
+    if len(shape) == 3:
+        C, H, W = shape
+        out.append(f"    z[{l}][i, (c*{H} + h)*{W} + w] = a[{l - 1}][i,c,h,w]: the same numbers "
+                   f"as one row (C H W = {C * H * W} values)")
+    else:
+        T, n = shape
+        out.append(f"    z[{l}][i, t*{n} + j] = a[{l - 1}][i,t,j]: the time steps one after "
+                   f"another as one row (T n = {T * n} values)")
     if a_prev is not None:
         check(z, lm.forward(c.trace.arch[l], a_prev, None, None))
         if z is not None:
@@ -241,7 +248,8 @@ def _flatten(c, l, out, check):
 
 
 _FORWARD = {"Dense": _dense, "Conv2D": _conv, "MaxPool2D": _maxpool, "AvgPool2D": _avgpool,
-            "BatchNorm": _batchnorm, "Flatten": _flatten}
+            "BatchNorm": _batchnorm, "Flatten": _flatten, "RNN": replay_rnn.forward,
+            **replay_attention.FORWARD}
 
 
 def _activation(c, l, out, check):
@@ -269,6 +277,8 @@ _THROUGH = {
     "BatchNorm": "gamma / (N sigma) (N delta[{l}] - sum delta[{l}] - xhat sum delta[{l}] xhat) "
                  "per channel",
     "Flatten": "delta[{l}] reshaped to {shape}",
+    "RNN": "W_x^T delta_t at every time step t (delta_t through time: layer {l}'s gradients)",
+    **replay_attention.THROUGH,
 }
 
 
@@ -289,7 +299,7 @@ def _backward(c, l, out, check):
                        f"{arr(_at(dp, i, _focus(c, l - 1)), d)}")
         return
     won = c.rec.arrays.get(f"winners/{l}")
-    da = lm.input_grad(spec, dn, a_prev, W, won)
+    da = lm.input_grad(spec, dn, a_prev, W, won, c.get(f"b_before/{l}"))
     gp = slope(below["activation"], below["alpha"], z_prev, a_prev)
     f = _focus(c, l - 1)
     text = (f"           {_name('delta', l - 1, i, f)} = {arr(_at(da, i, f), d)} * "
@@ -319,6 +329,12 @@ def _gradients(c, l, out, check):
     elif kind == "BatchNorm":
         out.append(f"  dgamma = dW[{l}][c] = sum delta[{l}] xhat over the channel's values, "
                    f"dbeta = db[{l}][c] = sum delta[{l}]")
+    elif kind in replay_attention.GRADIENTS:
+        out.append("  " + replay_attention.GRADIENTS[kind].format(l=l))
+    elif kind == "RNN":
+        replay_rnn.through_time(c, l, out, check)
+        out.append(f"  dW[{l}] = [dW_x | dW_h] = [sum_t delta_t^T x_t | sum_(t>1) delta_t^T "
+                   f"h_(t-1)], db[{l}] = sum_t delta_t  (summed over the batch too)")
     else:
         out.append(f"  dW[{l}] = delta[{l}]^T a[{l - 1}], db[{l}] = sum_i delta[{l}][i]")
     if dW is not None:
@@ -326,6 +342,6 @@ def _gradients(c, l, out, check):
     if db is not None:
         out.append(f"    db[{l}] = {arr(db, d)}")
     if c.full and dl is not None and a_prev is not None:
-        rW, rb = lm.param_grads(spec, dl, a_prev)
+        rW, rb = lm.param_grads(spec, dl, a_prev, c.get(f"W_before/{l}"), c.get(f"b_before/{l}"))
         check(dW, rW)
         check(db, rb)

@@ -13,7 +13,7 @@ from numba.cuda import dispatcher
 
 from numbann.kernels import cuda as ck
 from numbann.kernels import cuda_layers as cl
-from numbann.kernels import cuda_optim, cuda_plan, cuda_train
+from numbann.kernels import cuda_optim, cuda_plan, cuda_rnn, cuda_train
 
 TARGET = (9, 0)  # compute capability compiled for
 
@@ -44,6 +44,8 @@ def signatures(dtype):
     forward_product, weight_product, cols_product = cl.conv_products(16, dtype.name)
     forward_channels, backward_channels = cl.norm_kernels(128)
     ints = (i64,) * 9  # m, C, H, W, then the window (and padding) or the output size
+    (input_product, recurrent_step, through_time, input_weight_product,
+     recurrent_weight_gradient, input_delta_product) = cuda_rnn.rnn_kernels(16, dtype.name)
     return {
         dense_forward: (A, i64, i64, A, i64, i64, A, i64, i64, i64, i64, i64, f64, f64, u64),
         delta_backward: (A, i64, A, i64, i64, A, A, i64, i64, i64, i64, i64, f64, f64, u64),
@@ -75,6 +77,13 @@ def signatures(dtype):
         backward_channels: (A,) * 6 + (nt.boolean, i64, i64, i64, i64),
         cuda_plan.activate_from: (A, A, A, i64, i64, f64, f64, u64, i64),
         cuda_plan.finish_delta: (A, A, A, A, i64, i64, f64, f64, u64, i64),
+        input_product: (A,) * 4 + (i64,) * 4,
+        recurrent_step: (A,) * 3 + (i64,) * 7 + (f64,),
+        through_time: (A,) * 4 + (i64,) * 7 + (f64,),
+        input_weight_product: (A,) * 4 + (i64,) * 4,
+        recurrent_weight_gradient: (A,) * 3 + (i64,) * 5,
+        input_delta_product: (A,) * 3 + (i64,) * 4,
+        cuda_rnn.output_steps: (A, A) + (i64,) * 4 + (nt.boolean,),
     }
 
 
