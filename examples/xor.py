@@ -5,7 +5,8 @@
 The four points of the XOR truth table are not linearly separable, so the
 perceptron rule never converges on them; a 2-4-1 network (tanh hidden units,
 sigmoid output, binary cross-entropy, plain SGD) learns them exactly.
-Prints both results and saves the decision regions.
+Prints both results and saves their outputs over the plane (colour bars) with
+the four points (legend).
 """
 import argparse
 import os
@@ -18,6 +19,7 @@ import numpy as np
 
 import numbann as nb
 from numbann.data import make_xor
+from numbann.trace.style import CLASS_COLORS
 
 
 def main(argv=None):
@@ -50,15 +52,24 @@ def main(argv=None):
 
     g0, g1 = np.meshgrid(np.linspace(-0.5, 1.5, 200), np.linspace(-0.5, 1.5, 200))
     grid = np.column_stack([g0.ravel(), g1.ravel()])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    panels = [(perceptron.predict(grid), "perceptron (no line separates XOR)"),
-              (net.predict_proba(grid)[:, 0], f"2-4-1 network (accuracy {accuracy:.0%})")]
-    for ax, (values, title) in zip(axes, panels):
-        ax.contourf(g0, g1, values.reshape(g0.shape), levels=20, cmap="RdBu_r", vmin=0,
-                    vmax=1, alpha=0.7)
-        ax.scatter(X[:, 0], X[:, 1], c=y[:, 0], cmap="RdBu_r", vmin=0, vmax=1, s=150,
-                   edgecolor="k")
-        ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title, aspect="equal")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    perceptron_accuracy = np.mean(perceptron.predict(X) == y[:, 0])
+    panels = [(perceptron.predict(grid),
+               f"perceptron: no line separates XOR\n(accuracy {perceptron_accuracy:.0%})",
+               "perceptron output (0 or 1)"),
+              (net.predict_proba(grid)[:, 0],
+               f"2-4-1 network{' separates XOR' if accuracy == 1 else ''}\n(accuracy {accuracy:.0%})",
+               "network output P(y = 1)")]
+    for ax, (values, title, meaning) in zip(axes, panels):
+        shading = ax.contourf(g0, g1, values.reshape(g0.shape), levels=np.linspace(0, 1, 21),
+                              cmap="RdBu_r", alpha=0.7)
+        fig.colorbar(shading, ax=ax, label=meaning)
+        for label, marker in ((0, "o"), (1, "^")):
+            pts = X[y[:, 0] == label]
+            ax.scatter(pts[:, 0], pts[:, 1], color=CLASS_COLORS[label], marker=marker, s=150,
+                       edgecolor="k", label=f"target {label} (x1 xor x2 = {label})")
+        ax.set(xlabel="input $x_1$", ylabel="input $x_2$", title=title, aspect="equal")
+        ax.legend(loc="upper center", fontsize=8, framealpha=0.9)
     fig.tight_layout()
     path = os.path.join(args.out, "xor.png")
     fig.savefig(path, dpi=100)

@@ -24,6 +24,7 @@ CASES = {
                              [("test accuracy", 0.95), ("training time", 0.0)]),
     "xor.py": ("xor.png", [("network accuracy", 1.0)]),
     "cnn_mnist.py": ("cnn_mnist.png", [("test accuracy", 0.85)]),
+    "rnn_sequences.py": ("rnn_sequences.png", [("test accuracy", 0.95)]),
 }
 # MNIST is not shipped: the CNN example must fall back to the 8x8 digits
 # without touching the network
@@ -68,8 +69,17 @@ def test_example_runs_and_reports(script, tmp_path):
     assert_not_blank(out / figure)
     if script == "demo.py":
         assert printed(stdout, "gradcheck max relative error") < 1e-6
+        # compiled before the timed fit; one recorded step explained by Trace.explain
+        assert stdout.index("warm-up fit") < stdout.index("samples/s")
+        found = re.search(r"^  sum of the 8 rows = (\S+)\n  recorded dW\[2\]\[(\d+),(\d+)\] = (\S+): "
+                          r"matches", stdout, re.MULTILINE)
+        assert found, stdout
+        assert abs(float(found.group(1)) - float(found.group(4))) <= 1e-6 * abs(float(found.group(4)))
     if script == "cnn_mnist.py":
         assert "8x8 digits" in stdout and "train-images-idx3-ubyte" in stdout
+    if script == "rnn_sequences.py":  # backpropagation through time shrinks delta_t here
+        assert printed(stdout, "delta ratio ||delta_1|| / ||delta_T||") < 1.0
+        assert "matches, equal to rounding" in stdout
     if script == "xor.py":
         assert "perceptron: converged = False" in stdout
         assert printed(stdout, "perceptron accuracy") < 1.0

@@ -2,7 +2,8 @@
 prints are checked against an independent NumPy computation written here,
 and its figures must exist and not be blank.
 
-The lessons run as subprocesses, two at a time, started once per session."""
+The lessons run as subprocesses, two at a time, started once per session:
+first those the selected tests need, in order, then any other a test asks for."""
 import json
 import math
 import os
@@ -27,23 +28,44 @@ def sigmoid(z):
 # --------------------------------------------------------------------- running
 
 @pytest.fixture(scope="session")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, request):
     base = tmp_path_factory.mktemp("lessons")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                MPLBACKEND="Agg")
 
     def run(name):
-        out = base / name
+        """``name`` runs with --quick; ``name:full`` at its default size."""
+        script, _, size = name.partition(":")
+        out = base / name.replace(":", "_")
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, str(ROOT / "trace" / f"{name}.py"), "--quick",
-                               "--out", str(out)], capture_output=True, text=True, env=env,
-                              cwd=str(base), timeout=600)
+        proc = subprocess.run([sys.executable, str(ROOT / "trace" / f"{script}.py"),
+                               *([] if size == "full" else ["--quick"]), "--out", str(out)],
+                              capture_output=True, text=True, env=env, cwd=str(base), timeout=600)
         return proc, out, time.perf_counter() - started
 
     pool = ThreadPoolExecutor(max_workers=2)
-    futures = {name: pool.submit(run, name) for name in LESSONS}
-    yield {name: f for name, f in futures.items()}
+    futures = LessonRuns(pool, run)
+    selected = {item.name.split("[")[0][len("test_"):] for item in request.session.items}
+    for name in LESSONS:
+        if name.split("_", 1)[1] in selected or name in selected:
+            futures[name]
+    if "docs_numbers_are_the_lessons_output" in selected:
+        for name in documented_lessons():
+            futures[f"{name}:full"]
+    yield futures
     pool.shutdown(wait=True)
+
+
+class LessonRuns(dict):
+    """Lesson name -> future of its run, started on first use."""
+
+    def __init__(self, pool, run):
+        super().__init__()
+        self.pool, self.run = pool, run
+
+    def __missing__(self, name):
+        self[name] = self.pool.submit(self.run, name)
+        return self[name]
 
 
 def lesson(runs, name):
@@ -110,6 +132,56 @@ def forward(W, b, acts, X):
     return a
 
 
+DOCS_PAGE = ROOT / "docs" / "lessons.md"
+# a number of docs/lessons.md written by trace/run_all.py --docs: <!--v LESSON: KEY | SPEC -->text<!--/v-->
+DOC_NUMBER = re.compile(r"<!--v (\w+): (.+?) \| (\S+) -->(.*?)<!--/v-->", re.S)
+
+
+def documented_lessons():
+    return sorted({m[0] for m in DOC_NUMBER.findall(DOCS_PAGE.read_text())})
+
+
+def test_docs_numbers_are_the_lessons_output(runs):
+    """Every generated number on the lessons page is what the lesson prints
+    now at its default size, formatted as the marker says."""
+    numbers = DOC_NUMBER.findall(DOCS_PAGE.read_text())
+    assert len(numbers) >= 60 and set(documented_lessons()) <= set(LESSONS)
+    for name in documented_lessons():
+        proc, _, _ = runs[f"{name}:full"].result()
+        assert proc.returncode == 0, f"{name} failed:\n{proc.stderr[-3000:]}"
+        for lesson_name, key, spec, text in numbers:
+            if lesson_name == name:
+                assert text == format(value(proc.stdout, key), spec), (name, key, text)
+
+
+def test_house_style():
+    """numbann.trace.style: 4 significant digits, shares as percentages, one colour per
+    name, and a linear classifier's half-planes shaded in its class colours."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_rgb
+
+    from numbann.trace import plots, style
+    assert [style.sig(v) for v in (2.15, 1.3456e-5, 4.0, 0.07498942)] == \
+        ["2.15", "1.346e-05", "4", "0.07499"]
+    assert [style.pct(v) for v in (0.09375, 1.0, 0.0633333)] == ["9.375%", "100%", "6.333%"]
+    names = ["SGD", "Momentum", "Adam"]
+    assert style.palette(names) == style.palette(list(names))
+    assert len(set(style.palette(names).values())) == len(names)
+    fig, ax = plots.figure(3, 3)
+    w, b = np.array([1.0, -1.0]), 0.2                 # class 1 where x_1 - x_2 + 0.2 > 0
+    style.shade_halfplanes(ax, w, b, (0, 1), (0, 1))
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3] / 255
+    for point in ((0.9, 0.1), (0.1, 0.9)):
+        col, row = ax.transData.transform(point)
+        shade = style.CLASS_SHADES[int(w @ point + b > 0)]
+        np.testing.assert_allclose(pixels[pixels.shape[0] - int(row), int(col)], to_rgb(shade),
+                                   atol=0.02)
+    assert [t.get_text() for t in ax.legend().get_texts()] == ["predicts 0", "predicts 1",
+                                                               "w . x + b = 0"]
+
+
 def test_every_lesson_is_tested():
     tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
     for lesson_name in LESSONS:
@@ -140,6 +212,8 @@ def test_chain_rule(runs):
         g = (a - y) * a * (1 - a)
         w, b = w - alpha * g * x, b - alpha * g
     close(value(out, "w_final"), w)
+    shown = len(re.findall(r"^  step \d+: w = ", out, re.M))
+    assert f"({10 - shown} steps in between not shown)" in out      # a truncated list says so
     close(value(out, "J_final"), 0.5 * (sigmoid(w * x + b) - y) ** 2)
 
 
@@ -205,7 +279,7 @@ def test_zero_init(runs):
         a2 = sigmoid(sigmoid(X @ W1.T + b1) @ W2.T + b2)[:, 0]
         close(value(out, f"{name}: final loss"),
               -np.mean(Y * np.log(a2) + (1 - Y) * np.log(1 - a2)), rtol=1e-2)
-        close(value(out, f"{name}: accuracy"), np.mean((a2 > 0.5) == Y))
+        close(value(out, f"{name}: accuracy (%)"), 100 * np.mean((a2 > 0.5) == Y))
     assert value(out, "zeros: max symmetry over all steps") == 0.0
     assert value(out, "zeros: delta symmetry at last step") == 0.0
     assert value(out, "random: symmetry at last step") > 1
@@ -217,11 +291,12 @@ def test_perceptron(runs):
     out, _ = lesson(runs, "04_perceptron")
     X3 = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], dtype=float)
     s = X3 @ np.array([6, 2, 2])
-    assert value(out, "threshold 5: days to go") == np.sum(s > 5) == 4
-    assert value(out, "threshold 3: days to go") == np.sum(s > 3) == 5
+    assert value(out, "threshold 5: cases to go") == np.sum(s > 5) == 4
+    assert value(out, "threshold 3: cases to go") == np.sum(s > 3) == 5
+    assert "days" not in out
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
     for gate, y in (("AND", [0, 0, 0, 1]), ("OR", [0, 1, 1, 1]), ("XOR", [0, 1, 1, 0])):
-        w, b, epochs, converged = np.zeros(2), 0.0, 0, False
+        w, b, epochs, converged, updates, wrong_epochs = np.zeros(2), 0.0, 0, False, 0, 0
         while epochs < 20 and not converged:   # --quick: at most 20 epochs
             epochs += 1
             mistakes = 0
@@ -231,6 +306,14 @@ def test_perceptron(runs):
                     mistakes += 1
                     w, b = w + err * xi, b + err
             converged = mistakes == 0
+            updates += mistakes
+            wrong_epochs += mistakes > 0
+        assert value(out, f"{gate}: updates") == updates
+        assert value(out, f"{gate}: epochs with mistakes") == wrong_epochs
+        block = out.split(f"\n{gate}: targets")[1].split(f"{gate}: updates")[0]
+        listed = len(re.findall(r"^  epoch \d+, x = ", block, re.M))
+        if updates > listed:      # a truncated list says how many it left out
+            assert f"... {updates - listed} more updates not listed ({updates} in all)" in block
         assert value(out, f"{gate}: epochs") == epochs
         assert value(out, f"{gate}: converged") == float(converged)
         assert (value(out, f"{gate}: w1"), value(out, f"{gate}: w2"), value(out, f"{gate}: b")) \
@@ -248,8 +331,27 @@ def test_xor(runs):
     for x, v in zip(X.astype(int), a2):
         close(value(out, f"a2 for x = ({x[0]}, {x[1]})"), v, rtol=1e-8)
     assert ((a2 > 0.5) == np.array([0, 1, 1, 0], bool)).all()
-    assert value(out, "accuracy") == 1.0
-    assert "z[1] = W[1] a[0] + b[1]" in out and "delta[1] = (delta[2] @ W[2]) * g'(z[1])" in out
+    assert value(out, "accuracy (%)") == 100
+    # where the output is high: a grid point lies between the hidden units' lines when,
+    # walking from it along the first line's normal, it meets one line ahead and one behind
+    g = np.linspace(-0.5, 1.5, 201)
+    P = np.array([(u, v) for v in g for u in g])
+    n = W1[0]
+    t = [-(P @ W1[j] + b1[0, j]) / (W1[j] @ n) for j in range(2)]
+    between = t[0] * t[1] < 0
+    high = sigmoid(np.tanh(P @ W1.T + b1[0]) @ W2.T + b2[0])[:, 0] > 0.5
+    inner, outer = 100 * high[between].mean(), 100 * high[~between].mean()
+    close(value(out, "points between the lines with a2 > 0.5 (%)"), inner)
+    close(value(out, "points outside the lines with a2 > 0.5 (%)"), outer)
+    word = ("high", "low") if inner > outer else ("low", "high")
+    corners = [f"({x[0]}, {x[1]})" for x in X.astype(int)
+               if (-(x @ W1[0] + b1[0, 0]) / (W1[0] @ n)) * (-(x @ W1[1] + b1[0, 1]) / (W1[1] @ n)) < 0]
+    assert (f"The output unit is {word[0]} between the two lines ({inner:.4g}% of those points "
+            f"have a2 > 0.5), where {' and '.join(corners)} lie, and {word[1]} outside them "
+            f"({outer:.4g}%).") in out
+    # the replay in the course's column-vector notation
+    assert "z[1] = W[1] a[0] + b[1]" in out and "dz[1] = W[2]^T dz[2] * g'(z[1])" in out
+    assert "@" not in out.split("replayed for sample")[1]
 
 
 # --------------------------------------------------------------------- 6
@@ -282,8 +384,33 @@ def test_vanishing_gradients(runs):
             close(value(out, f"{name}: ||dW[{l + 1}]||"), g[l], rtol=1e-8, atol=0)
         close(value(out, f"{name}: ratio ||dW[1]|| / ||dW[{L}]||"), g[0] / g[-1], rtol=1e-8)
         norms[name] = g
+        if hidden == "relu":
+            for l in range(L - 1):
+                close(value(out, f"{name}: dead ReLUs in layer {l + 1} (%)"),
+                      100 * np.mean(np.all(zs[l] <= 0, axis=0)), rtol=1e-12)
     assert norms["sigmoid, N(0, 0.1^2)"][0] / norms["sigmoid, N(0, 0.1^2)"][-1] < 1e-6
     assert min(norms["relu, N(0, 1)"]) > 1e4 * max(norms["relu, He"])
+    close(value(out, "relu, He: largest / smallest ||dW[l]||"),
+          max(norms["relu, He"]) / min(norms["relu, He"]), rtol=1e-8)
+    close(value(out, "relu, N(0, 1): median ||dW[l]||"), np.median(norms["relu, N(0, 1)"]), rtol=1e-8)
+    # the trained sigmoid network: every layer's spread across samples, and its constant output
+    W, b, acts = load_net(folder / "trained_sigmoid.npz")
+    X, y = load_trace(folder / files["sigmoid, N(0, 0.1^2)"])[0].x, \
+        load_trace(folder / files["sigmoid, N(0, 0.1^2)"])[0].y[:, 0]
+    a, spread = X, [X.std(axis=0).mean()]
+    for Wl, bl in zip(W, b):
+        a = sigmoid(a @ Wl.T + bl)
+        spread.append(a.std(axis=0).mean())
+    for l, v in enumerate(spread):
+        close(value(out, f"trained sigmoid: spread of a[{l}] across samples"), v, rtol=1e-6,
+              atol=1e-15)
+    p = y.mean()
+    close(value(out, "loss of the best constant output a = p"),
+          -(p * np.log(p) + (1 - p) * np.log(1 - p)))
+    loss = -np.mean(y * np.log(a[:, 0]) + (1 - y) * np.log(1 - a[:, 0]))
+    close(value(out, "trained sigmoid: loss"), loss, rtol=1e-9)
+    assert abs(loss + p * np.log(p) + (1 - p) * np.log(1 - p)) < 0.01
+    assert f"its loss {loss:.4g} is that of the best constant output" in out
 
 
 # --------------------------------------------------------------------- 7
@@ -291,12 +418,6 @@ def test_vanishing_gradients(runs):
 def test_optimizers(runs):
     out, _ = lesson(runs, "07_optimizers")
     C, K, start, steps = np.array([2.0, 1.0]), np.array([1.0, 25.0]), np.array([-6.0, 2.2]), 60
-
-    def descend(update):
-        th, state = start.copy(), {}
-        for t in range(1, steps + 1):
-            th = update(th, K * (th - C), state, t)
-        return th
 
     def momentum(lr, beta, form):
         def up(th, g, st, t):
@@ -336,28 +457,61 @@ def test_optimizers(runs):
             return th - lr * g / (np.sqrt(st["E"]) + eps)
         return up
 
+    def path_of(update):
+        th, state, path = start.copy(), {}, [start.copy()]
+        for t in range(1, steps + 1):
+            th = update(th, K * (th - C), state, t)
+            path.append(th)
+        return np.array(path)
+
+    def settles(update):
+        """(steps until J stays below 0.01 or inf, final J): the lesson's tuning criterion."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            Jp = 0.5 * ((path_of(update) - C) ** 2 * K).sum(axis=1)
+        above = [s for s, j in enumerate(Jp) if not j < 0.01]
+        first = above[-1] + 1 if above else 0
+        return (first if first <= steps else np.inf, Jp[-1] if np.isfinite(Jp[-1]) else np.inf)
+
+    lrs = [10 ** (e / 8) for e in range(-24, 9)]          # 0.001 ... 10, 8 per decade
+    makers = {"SGD": lambda lr, beta: (lambda th, g, st, t: th - lr * g),
+              "Momentum": lambda lr, beta: momentum(lr, beta, "torch"),
+              "AdaGrad": lambda lr, beta: adagrad(lr),
+              "RMSProp": lambda lr, beta: rmsprop(lr, 0.9),
+              "Adam": lambda lr, beta: adam(lr)}
+    tuned, settled = {}, {}
+    for name, make in makers.items():
+        grid = [(lr, beta) for lr in lrs for beta in ((0.3, 0.5, 0.7, 0.9) if name == "Momentum"
+                                                      else (None,))]
+        scores = [settles(make(lr, beta)) for lr, beta in grid]
+        best = min(range(len(grid)), key=lambda i: scores[i])
+        tuned[name], settled[name] = grid[best], scores[best][0]
+        close(value(out, f"{name}: tuned learning rate"), tuned[name][0], rtol=1e-9)
+        assert value(out, f"{name}: steps until J stays below 0.01") == settled[name]
+    assert value(out, "Momentum: tuned beta") == tuned["Momentum"][1]
+    assert settled["Momentum"] < settled["SGD"]            # what the ravine teaches, tuned
+    (m_lr, beta), a_lr = tuned["Momentum"], tuned["Adam"][0]
     expected = {
-        "SGD": descend(lambda th, g, st, t: th - 0.075 * g),
-        "Momentum (torch form)": descend(momentum(0.01, 0.9, "torch")),
-        "Momentum (average form)": descend(momentum(0.01, 0.9, "average")),
-        "Momentum (classic form)": descend(momentum(0.01, 0.9, "classic")),
-        "AdaGrad": descend(adagrad(1.5)),
-        "RMSProp": descend(rmsprop(0.2, 0.9)),
-        "Adam": descend(adam(0.2)),
-        "AdamW": descend(adam(0.2, wd=0.1, decoupled=True)),
+        "SGD": path_of(makers["SGD"](tuned["SGD"][0], None)),
+        "Momentum": path_of(momentum(m_lr, beta, "torch")),
+        "Momentum (average form)": path_of(momentum(m_lr, beta, "average")),
+        "Momentum (classic form)": path_of(momentum(m_lr, beta, "classic")),
+        "AdaGrad": path_of(adagrad(tuned["AdaGrad"][0])),
+        "RMSProp": path_of(rmsprop(tuned["RMSProp"][0], 0.9)),
+        "Adam": path_of(adam(a_lr)),
+        "AdamW": path_of(adam(a_lr, wd=0.1, decoupled=True)),
     }
-    for name, th in expected.items():
-        close(value(out, f"{name}: theta_1"), th[0], rtol=1e-9, atol=1e-12)
-        close(value(out, f"{name}: theta_2"), th[1], rtol=1e-9, atol=1e-12)
+    for name, path in expected.items():
+        close(value(out, f"{name}: theta_1"), path[-1, 0], rtol=1e-9, atol=1e-12)
+        close(value(out, f"{name}: theta_2"), path[-1, 1], rtol=1e-9, atol=1e-12)
+    for name in ("SGD", "Momentum"):
+        close(value(out, f"{name}: theta_1 moved in 10 steps"), expected[name][10, 0] - start[0])
+    ranked = sorted(settled, key=lambda k: settled[k])
+    assert f"Fastest here: {ranked[0]}." in out
     close(value(out, "Newton: theta_1 after one step"), 2.0, atol=1e-6)
     close(value(out, "Newton: theta_2 after one step"), 1.0, atol=1e-6)
     close(matrix(out, "Newton: Hessian"), np.diag(K), rtol=1e-6, atol=1e-6)
-    th, flips = start.copy(), 0
-    for _ in range(steps):
-        new = th - 0.075 * K * (th - C)
-        flips += np.sign(new[1] - 1) != np.sign(th[1] - 1)
-        th = new
-    assert value(out, "SGD: sign changes of theta_2 - 1") == flips
+    sgd = expected["SGD"][:, 1] - 1
+    assert value(out, "SGD: sign changes of theta_2 - 1") == np.sum(sgd[1:] * sgd[:-1] < 0)
 
 
 # --------------------------------------------------------------------- 8
@@ -385,6 +539,25 @@ def test_learning_rate(runs):
                     ("cosine", lambda t: 0.5 * 0.1 * (1 + math.cos(math.pi * t / 50)))):
         for t in (0, 10, 25, 49):
             close(value(out, f"  {name} lr at t = {t}"), f(t), rtol=1e-11)
+    # mini-batch SGD (batches of 4 in order) under each schedule: J after the last epoch
+    J_star = np.mean((A @ np.linalg.solve(A.T @ A, A.T @ Y[:, 0]) - Y[:, 0]) ** 2)
+    close(value(out, "least-squares optimum J*"), J_star, rtol=1e-9)
+    final = {}
+    for label, f in (("constant rate", lambda t: 0.1),
+                     ("step decay 0.1 * 0.5^floor(t/10)", lambda t: 0.1 * 0.5 ** (t // 10)),
+                     ("exponential 0.1 * exp(-0.05 t)", lambda t: 0.1 * math.exp(-0.05 * t)),
+                     ("cosine annealing, T_max = 50",
+                      lambda t: 0.05 * (1 + math.cos(math.pi * t / 50)))):
+        theta = np.zeros(3)
+        for t in range(50):
+            for i in range(0, m, 4):
+                r = A[i:i + 4] @ theta - Y[i:i + 4, 0]
+                theta = theta - f(t) * 2 / 4 * A[i:i + 4].T @ r
+        final[label] = np.mean((A @ theta - Y[:, 0]) ** 2)
+        close(value(out, f"{label}: J after the last epoch"), final[label], rtol=1e-9)
+    assert max(v for k, v in final.items() if k != "constant rate") < final["constant rate"]
+    best = min(final, key=final.get)
+    assert f"(lowest: {best}, {final[best] - J_star:.4g})" in out
 
 
 # --------------------------------------------------------------------- 9
@@ -398,7 +571,7 @@ def test_activations(runs):
                     lambda z: math.exp(-z) / (1 + math.exp(-z)) ** 2),
         "tanh": (math.tanh, lambda z: 1 / math.cosh(z) ** 2),
         "relu": (lambda z: max(z, 0.0), lambda z: float(z > 0)),
-        "leaky_relu": (lambda z: z if z > 0 else 0.1 * z, lambda z: 1.0 if z > 0 else 0.1),
+        "leaky_relu": (lambda z: z if z > 0 else 0.01 * z, lambda z: 1.0 if z > 0 else 0.01),
         "elu": (lambda z: z if z > 0 else math.exp(z) - 1, lambda z: 1.0 if z > 0 else math.exp(z)),
     }
     for name, (g, dg) in forms.items():
@@ -430,6 +603,13 @@ def test_universal_approximation(runs):
         close(value(out, f"H = {H}: mean squared error"), errors[H], rtol=1e-8)
     assert sorted(errors) == [1, 2, 4, 8, 16]
     assert errors[16] < 0.05 * errors[1]
+    close(value(out, "error ratio H = 1 / H = 16"), errors[1] / errors[16], rtol=1e-8)
+    W, b, _ = load_net(folder / "width_16.npz")
+    centres = -b[0] / W[0][:, 0]
+    assert value(out, "units whose step is centred inside [-1, 1]") == np.sum(np.abs(centres) <= 1)
+    listed = re.findall(r"^  unit +(\d+): .* centre x = (\S+)", out, re.M)
+    assert sorted(int(j) for j, _ in listed) == list(range(16))      # every unit, none left out
+    close([float(c) for _, c in listed], np.sort(centres), rtol=1e-3)
 
 
 # --------------------------------------------------------------------- 11
@@ -460,6 +640,15 @@ def test_taylor(runs):
         bn = [b[0] - eta * grads[1], b[1] - eta * grads[3]]
         close(float(dC), C(Wn, bn) - C0, rtol=1e-7, atol=1e-13)
         close(float(pred), -eta * g @ g, rtol=1e-9)
+    changes = [(float(eta), C([W[0] - float(eta) * grads[0], W[1] - float(eta) * grads[2]],
+                              [b[0] - float(eta) * grads[1], b[1] - float(eta) * grads[3]]) - C0)
+               for eta, _, _ in lines]
+    close(value(out, "descent: largest eta that lowers C"), max(e for e, d in changes if d < 0))
+    for eta, dC in changes:
+        if dC >= 0:         # the lesson must say why the cost rose there, with the numbers
+            close(value(out, f"descent eta={eta:.6g}: second-order part Delta C - grad C . Delta w"),
+                  dC + eta * g @ g, rtol=1e-7)
+            assert f"At eta = {eta:.4g} the cost rises (Delta C = {dC:+.4g})" in out
     close(value(out, "descent: ratio at the smallest step"), 1.0, atol=2e-3)
     close(value(out, "random: ratio at the smallest step"), 1.0, atol=1e-2)
     assert 1.9 < value(out, "slope of log|Delta C - grad C . Delta w| against log||Delta w||") < 2.1
@@ -481,9 +670,15 @@ def test_autoencoder(runs):
     threshold = np.quantile(s_train, 0.95)
     close(value(out, "mean score, test digits"), s_test.mean())
     close(value(out, "mean score, anomalies"), s_anom.mean())
+    close(value(out, "mean score, anomalies / test digits"), s_anom.mean() / s_test.mean())
     close(value(out, "threshold (95th percentile of training scores)"), threshold)
-    close(value(out, "anomalies flagged"), np.mean(s_anom > threshold))
-    close(value(out, "test digits flagged"), np.mean(s_test > threshold))
+    close(value(out, "anomalies flagged (%)"), 100 * np.mean(s_anom > threshold))
+    close(value(out, "test digits flagged (%)"), 100 * np.mean(s_test > threshold))
+    z_code = np.maximum(test @ W[0].T + b[0], 0) @ W[1].T + b[1]
+    dead = np.flatnonzero(np.all(z_code <= 0, axis=0))
+    assert value(out, "code units dead on every test image") == len(dead)
+    if len(dead):
+        assert f"{len(dead)} of the 8 code units (units {dead.tolist()}) are dead" in out
     close(value(out, "validation loss, last epoch"), s_test.mean())
     for i in range(3):
         close(value(out, f"score of test image {i}"), s_test[i])
@@ -743,3 +938,303 @@ def test_batch_norm(runs):
         for k in range(6):
             close(value(out, f"lr 1.0, plain: dead ReLUs in hidden layer {k + 1} (%)"),
                   100 * np.mean(np.all(zs[k] <= 0, axis=0)), rtol=1e-12)
+
+
+# --------------------------------------------------------------------- 16
+
+def bce(a, y):
+    """Binary cross-entropy, mean over the rows, logs clamped at -100 (as PyTorch)."""
+    with np.errstate(divide="ignore"):
+        return -np.mean(y * np.maximum(np.log(a), -100) + (1 - y) * np.maximum(np.log(1 - a), -100))
+
+
+def test_overfitting(runs):
+    out, folder = lesson(runs, "16_overfitting")
+    with np.load(folder / "data.npz") as f:
+        X_train, y_train, X_val, y_val = (f[k] for k in ("X_train", "y_train", "X_val", "y_val"))
+    with np.load(folder / "val_loss.npz") as f:
+        curves = {k.replace("_", " "): f[k] for k in f.files}
+    train, val = {}, {}
+    for name in ("plain", "L2", "dropout", "early stopping"):
+        W, b, acts = load_net(folder / f"net_{name.replace(' ', '_')}.npz")
+        a_train, a_val = forward(W, b, acts, X_train), forward(W, b, acts, X_val)
+        train[name], val[name] = bce(a_train, y_train), bce(a_val, y_val)
+        close(value(out, f"{name}: final training loss"), train[name], rtol=1e-8)
+        close(value(out, f"{name}: final validation loss"), val[name], rtol=1e-8)
+        close(value(out, f"{name}: final validation accuracy (%)"),
+              100 * np.mean((a_val > 0.5) == y_val), rtol=1e-10)
+        curve = curves[name]
+        close(value(out, f"{name}: lowest validation loss"), curve.min(), rtol=1e-10)
+        assert value(out, f"{name}: epochs run") == len(curve)
+        # the saved weights are those of the last epoch, or of the best one when restored
+        close(curve.min() if name == "early stopping" else curve[-1], val[name], rtol=1e-8)
+    plain = curves["plain"]
+    close(value(out, "plain: final / lowest validation loss"), val["plain"] / plain.min(),
+          rtol=1e-8)
+    assert val["plain"] > 2 * plain.min() and train["plain"] < plain.min() / 5   # it overfits
+    assert len(curves["early stopping"]) < len(plain)
+    for name in ("L2", "dropout", "early stopping"):
+        close(value(out, f"{name}: validation - training loss"), val[name] - train[name],
+              rtol=1e-7)
+        assert val[name] < val["plain"] and val[name] - train[name] < val["plain"] - train["plain"]
+    assert f"the lowest here: {min(val, key=val.get)}" in out
+
+
+# --------------------------------------------------------------------- 17
+
+def test_gradient_descent_batches(runs):
+    out, folder = lesson(runs, "17_gradient_descent_batches")
+    with np.load(folder / "data.npz") as f:
+        X, y = f["X"], f["y"]
+    n, epochs, lr = len(X), 30, 0.1                 # --quick: 30 epochs of SGD(lr=0.1)
+    noise = {}
+    for b in (1, 32, n):
+        (W1, W2), (b1, b2), _ = load_net(folder / "initial.npz")
+        rng = np.random.default_rng(17)             # fit's shuffle: one permutation per epoch
+        batch_losses = []
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            for start in range(0, n, b):
+                rows = order[start:start + b]
+                a1 = np.tanh(X[rows] @ W1.T + b1)
+                a2 = sigmoid(a1 @ W2.T + b2)
+                batch_losses.append(bce(a2, y[rows]))
+                d2 = (a2 - y[rows]) / len(rows)
+                d1 = (d2 @ W2) * (1 - a1 ** 2)
+                W2, b2 = W2 - lr * d2.T @ a1, b2 - lr * d2.sum(0)
+                W1, b1 = W1 - lr * d1.T @ X[rows], b1 - lr * d1.sum(0)
+        assert value(out, f"b = {b}: steps per epoch") == len(batch_losses) / epochs \
+            == math.ceil(n / b)
+        assert value(out, f"b = {b}: total steps") == len(batch_losses)
+        a2 = sigmoid(np.tanh(X @ W1.T + b1) @ W2.T + b2)
+        close(value(out, f"b = {b}: final loss on all {n} examples"), bce(a2, y), rtol=1e-7)
+        close(value(out, f"b = {b}: accuracy (%)"), 100 * np.mean((a2 > 0.5) == y), rtol=1e-10)
+        tail = np.array(batch_losses[-21:])
+        noise[b] = np.mean(np.abs(np.diff(tail))) / tail[1:].mean()
+        close(value(out, f"b = {b}: loss noise"), noise[b], rtol=1e-6)
+        seconds = value(out, f"b = {b}: seconds per epoch")
+        close(value(out, f"b = {b}: microseconds per step"), 1e6 * seconds / math.ceil(n / b),
+              rtol=1e-9)
+    assert noise[1] > noise[32] > noise[n]
+
+
+# --------------------------------------------------------------------- 18
+
+def test_initialization(runs):
+    out, folder = lesson(runs, "18_initialization")
+    with np.load(folder / "batch.npz") as f:
+        X, y = f["X"], f["y"]
+    m = len(X)
+    Y = np.eye(10)[y]
+    ratios = {}
+    for hidden in ("tanh", "relu"):
+        for name in ("zero", "small random", "Xavier", "He"):
+            W, b, acts = load_net(folder / f"{hidden}_{name.replace(' ', '_')}.npz")
+            a, zs = [X], []
+            for Wl, bl, g in zip(W, b, acts):
+                zs.append(a[-1] @ Wl.T + bl)
+                a.append(ACT[g](zs[-1]) if g != "softmax" else
+                         np.exp(zs[-1]) / np.exp(zs[-1]).sum(1, keepdims=True))
+            delta, dW = (a[-1] - Y) / m, [None] * len(W)      # softmax + CE, mean over m
+            for l in range(len(W) - 1, -1, -1):
+                dW[l] = delta.T @ a[l]
+                if l:
+                    slope = 1 - a[l] ** 2 if hidden == "tanh" else (zs[l - 1] > 0)
+                    delta = (delta @ W[l]) * slope
+            L = len(W) - 1
+            for key, v in (("std a[1]", a[1].std()), (f"std a[{L}]", a[L].std()),
+                           ("std dW[1]", dW[0].std()), (f"std dW[{L + 1}]", dW[-1].std())):
+                close(value(out, f"{hidden}, {name}: {key}"), v, rtol=1e-7, atol=1e-300)
+            if hidden == "tanh":
+                close(value(out, f"tanh, {name}: saturated units (%)"),
+                      100 * np.mean(np.abs(np.concatenate([v.ravel() for v in a[1:L + 1]])) > 0.99),
+                      rtol=1e-10)
+            if name == "zero":
+                assert all(np.all(v == 0) for v in dW) and a[L].std() == 0
+            else:
+                ratios[hidden, name] = a[L].std() / a[1].std()
+                close(value(out, f"{hidden}, {name}: std a[{L}] / std a[1]"),
+                      ratios[hidden, name], rtol=1e-7)
+    assert ratios["tanh", "small random"] < 1e-6 and ratios["relu", "small random"] < 1e-6
+    assert abs(np.log(ratios["relu", "He"])) < abs(np.log(ratios["relu", "Xavier"]))
+    steadiest = min(("Xavier", "He"), key=lambda k: abs(np.log(ratios["tanh", k])))
+    assert f"tanh: {steadiest} keeps the spread steadiest" in out
+    assert 0.5 < ratios["relu", "Xavier"] / 0.5 ** 4.5 < 2     # variance halved per layer
+
+
+# --------------------------------------------------------------------- 19
+
+def test_linear_collapse(runs):
+    out, folder = lesson(runs, "19_linear_collapse")
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([[0], [1], [1], [0]], dtype=float)
+    with np.load(folder / "probe.npz") as f:
+        probe = f["probe"]
+    W, b, acts = load_net(folder / "net_identity.npz")
+    assert acts == ["identity"] * 4
+    product = np.linalg.multi_dot(W[::-1])                     # W[4] W[3] W[2] W[1]
+    offset = np.zeros(1)                                        # sum_l W[4] ... W[l+1] b[l]
+    for l in range(4):
+        carried = b[l]
+        for k in range(l + 1, 4):
+            carried = W[k] @ carried
+        offset += carried
+    close(matrix(out, "trained W = W[4] W[3] W[2] W[1]"), product, rtol=1e-9, atol=1e-15)
+    close(matrix(out, "trained b")[0], offset, rtol=1e-9)
+    assert np.abs(forward(W, b, acts, probe) - (probe @ product.T + offset)).max() < 1e-12
+    # least squares from the normal equations: the best a linear map can do on XOR
+    A = np.column_stack([X, np.ones(4)])
+    coef = np.linalg.solve(A.T @ A, A.T @ y)
+    best = np.mean((A @ coef - y) ** 2)
+    close(value(out, "least-squares MSE of any linear map on XOR"), best, rtol=1e-10)
+    J = {}
+    for name in ("identity", "tanh"):
+        W, b, acts = load_net(folder / f"net_{name}.npz")
+        a = forward(W, b, acts, X)
+        J[name] = np.mean((a - y) ** 2)
+        close(value(out, f"{name} network: MSE on XOR"), J[name], rtol=1e-8, atol=1e-15)
+        for x, v in zip(X.astype(int), a[:, 0]):
+            close(value(out, f"{name} network: a[L] for x = ({x[0]}, {x[1]})"), v, rtol=1e-9)
+    assert best - 1e-12 <= J["identity"] < best + 1e-3 and J["tanh"] < 0.01 * best
+
+
+# --------------------------------------------------------------------- 20
+
+def test_losses(runs):
+    out, _ = lesson(runs, "20_losses")
+
+    def printed(key):
+        z, y = matrix(out, f"{key}: z")[0], matrix(out, f"{key}: y")[0]
+        return z, y, value(out, f"{key}: J"), matrix(out, f"{key}: delta = dJ/dz")[0]
+
+    def softmax(z):
+        e = np.exp(z - z.max())
+        return e / e.sum()
+
+    for reduction, s in (("mean", 1 / 2), ("sum", 1), ("half_sum", 1 / 2),
+                         ("half_batch_mean", 1 / 2)):   # one example (m = 1), two outputs
+        z, y, J, delta = printed(f"mse {reduction}")
+        assert value(out, f"mse {reduction}: s") == s
+        close(J, s * np.sum((z - y) ** 2))
+        close(delta, 2 * s * (z - y))
+    z, y, J, delta = printed("mae")
+    close(J, np.mean(np.abs(z - y)))
+    close(delta, np.sign(z - y) / 2)
+    z, y, J, delta = printed("bce")
+    a = sigmoid(z)
+    close(J, bce(a, y))
+    close(delta, a - y)
+    z, y, J, delta = printed("ce")
+    close(J, -np.log(softmax(z)[y.argmax()]))
+    close(delta, softmax(z) - y)
+    z, y, J, delta = printed("hinge")
+    close(J, np.mean(np.maximum(0, 1 - y * z)))
+    close(delta, np.where(y * z < 1, -y / 2, 0))
+    z, y, J, delta = printed("kl")
+    a = softmax(z)
+    close(J, np.sum(y * np.log(y / a)))
+    close(delta, a - y)
+    close(value(out, "ce on the soft target"), -np.sum(y * np.log(a)))
+    close(value(out, "entropy of the soft target H(y) = -sum y log y"), -np.sum(y * np.log(y)))
+    assert value(out, "mse: |dJ/da| at error 2 / at error 0.1") == pytest.approx(20, rel=1e-12)
+    assert value(out, "mae: |dJ/da| at error 2 / at error 0.1") == 1
+    a = sigmoid(-6.0)                                  # a confidently wrong sigmoid output
+    close(value(out, "bce: delta"), a - 1)
+    close(value(out, "mse: delta"), 2 * (a - 1) * a * (1 - a))     # mean over one output
+    close(value(out, "|delta bce| / |delta mse|"), 1 / (2 * a * (1 - a)))
+    assert value(out, "hinge: J at y a = 2") == value(out, "hinge: delta at y a = 2") == 0
+
+
+# --------------------------------------------------------------------- 21
+
+def test_normalization(runs):
+    out, folder = lesson(runs, "21_normalization")
+    with np.load(folder / "data.npz") as f:
+        X_train, X_test = f["X_train"], f["X_test"]
+        y_train, y_test = f["y_train"], f["y_test"]
+    mean = X_train.sum(axis=0) / len(X_train)
+    std = np.sqrt(((X_train - mean) ** 2).sum(axis=0) / len(X_train))
+    for j in range(2):
+        close(value(out, f"raw x_{j + 1}: mean"), mean[j], rtol=1e-10)
+        close(value(out, f"raw x_{j + 1}: std"), std[j], rtol=1e-10)
+    scaled = {"raw": (X_train, X_test),
+              "standardized": ((X_train - mean) / std, (X_test - mean) / std)}
+    cond = {}
+    for name, (A, _) in scaled.items():
+        M = np.column_stack([A, np.ones(len(A))])
+        eig = np.linalg.eigvalsh(M.T @ M / len(M))          # symmetric: cond = max / min
+        cond[name] = eig.max() / eig.min()
+        close(value(out, f"{name}: condition number of E[x x^T]"), cond[name], rtol=1e-6)
+    assert cond["raw"] > 1e4 * cond["standardized"]
+    W, b, _ = load_net(folder / "initial.npz")
+    acc, sat = {}, {}
+    for name, (A, A_test) in scaled.items():
+        a1 = np.tanh(A @ W[0].T + b[0])
+        sat[name] = 100 * np.mean(np.abs(a1) > 0.99)
+        close(value(out, f"{name}: saturated hidden units at the start (%)"), sat[name],
+              rtol=1e-10)
+        Wt, bt, acts_t = load_net(folder / f"net_{name}.npz")
+        close(value(out, f"{name}: final training loss"), bce(forward(Wt, bt, acts_t, A), y_train),
+              rtol=1e-8)
+        acc[name] = 100 * np.mean((forward(Wt, bt, acts_t, A_test) > 0.5) == y_test)
+        close(value(out, f"{name}: test accuracy (%)"), acc[name], rtol=1e-10)
+    assert sat["raw"] > 50 > sat["standardized"] and acc["standardized"] > acc["raw"]
+
+
+# --------------------------------------------------------------------- 22
+
+def test_denoising_autoencoder(runs):
+    out, folder = lesson(runs, "22_denoising_autoencoder")
+    with np.load(folder / "data.npz") as f:
+        data = {k: f[k] for k in f.files}
+    with np.load(folder / "autoencoder.npz") as f:                # a Sequential of Dense layers
+        theta, config = f["theta"], json.loads(str(f["config"]))
+    sizes = config["input_shape"] + [ly["units"] for ly in config["layers"]]
+    W, b, k = [], [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        W.append(theta[k:k + n_out * n_in].reshape(n_out, n_in))
+        b.append(theta[k + n_out * n_in:k + n_out * n_in + n_out])
+        k += n_out * n_in + n_out
+    acts = [ly["activation"] for ly in config["layers"]]
+    assert sizes == [64, 32, 2, 32, 64] and k == theta.size
+
+    def encode(X):
+        return forward(W[:2], b[:2], acts[:2], X)
+
+    clean, noisy = data["X_test"], data["noisy_test"]
+    rebuilt = forward(W, b, acts, noisy)
+    noisy_error, rebuilt_error = np.mean((noisy - clean) ** 2), np.mean((rebuilt - clean) ** 2)
+    close(value(out, "test MSE, noisy input against clean"), noisy_error, rtol=1e-10)
+    close(value(out, "test MSE, reconstruction against clean"), rebuilt_error, rtol=1e-8)
+    close(value(out, "error removed (%)"), 100 * (1 - rebuilt_error / noisy_error), rtol=1e-6)
+    assert rebuilt_error < noisy_error
+    code_train, code_test = encode(data["noisy_train"]), encode(noisy)
+    y_train, y_test = data["y_train"], data["y_test"]
+    correct = []
+    for c, label in zip(code_test, y_test):                        # 5 nearest training codes
+        near = y_train[np.argsort(np.linalg.norm(code_train - c, axis=1), kind="stable")[:5]]
+        counts = np.array([np.sum(near == d) for d in range(10)])
+        correct.append(int(np.flatnonzero(counts == counts.max())[0]) == label)
+    correct = np.array(correct)
+    close(value(out, "5-nearest-neighbour accuracy in the code plane (%)"), 100 * correct.mean(),
+          rtol=1e-10)
+    for d in range(10):
+        close(value(out, f"digit {d}: recognized from its code (%)"),
+              100 * correct[y_test == d].mean(), rtol=1e-10)
+    assert correct.mean() > 0.3
+
+
+def test_backprop_through_time(runs):
+    out, _ = lesson(runs, "23_backprop_through_time")
+    assert "matches, equal to rounding" in out           # the W_h gradient as a sum over t
+    T = 20
+    for s in (0.5, 0.9, 1.0, 1.1):
+        # relu with every z_t > 0: delta_t = s delta_(t+1), exactly s^(T-1) over the sequence
+        close(value(out, f"relu s = {s}: ||delta_1|| / ||delta_T||"), s ** (T - 1), rtol=1e-9)
+        # tanh: every unit follows h_t = tanh(0.5 * 0.5 + s h_(t-1) + 0.1), so going back one
+        # step multiplies delta by s (1 - h_t^2), the same for every unit
+        h, ratio = 0.0, 1.0
+        for t in range(1, T):
+            h = np.tanh(0.25 + s * h + 0.1)
+            ratio *= s * (1 - h ** 2)
+        close(value(out, f"tanh s = {s}: ||delta_1|| / ||delta_T||"), ratio, rtol=1e-9)

@@ -13,6 +13,8 @@ import numpy as np
 
 import numbann as nb
 from numbann.trace import Recorder, plots, record_step
+from numbann.trace import view
+from numbann.trace.style import sig
 
 from _lesson import Lesson, check
 
@@ -73,6 +75,8 @@ recorder = Recorder(keep=("W", "dW", "db", "a", "z"))
 net.fit([[x]], [[y]], loss=loss, optimizer=nb.optim.SGD(lr=alpha), epochs=steps, batch_size=1,
         trace=recorder, verbose=0)
 trace = recorder.trace
+L.say(f"  w before each step's update, the first 3 steps and the last ({len(trace) - 4} steps "
+      "in between not shown):")
 for r in trace.records[:3] + trace.records[-1:]:
     L.say(f"  step {r.step}: w = {r.W_before[1][0, 0]:.6f}, a = {r.a[1][0, 0]:.6f}, "
           f"J = {r.loss:.6f}, dJ/dw = {r.dW[1][0, 0]:.6f}")
@@ -87,17 +91,20 @@ fig, ax = plots.figure(6, 3.8)
 ax.plot(ws, Jw, color=plots.COLORS[0], lw=2, label="J(w) = 1/2 (sigma(w x + b) - y)^2")
 J0 = rec.loss
 ax.plot(ws, J0 + formula * (ws - w), "--", color=plots.COLORS[1],
-        label=f"tangent at w = {w}: slope dJ/dw = {formula:.4f}")
+        label=f"tangent at w = {w}: slope dJ/dw = {sig(formula)}")
 path_w = trace.series("W_before", 1)[:, 0, 0]
 ax.plot(path_w, trace.loss, "o", ms=4, color=plots.COLORS[2], label="gradient steps (b moves too)")
 ax.set_ylim(-0.01, max(Jw) * 1.1)
 ax.set_xlabel("w")
-ax.set_ylabel("J")
-ax.set_title("One neuron: the gradient is the slope of J(w)")
+ax.set_ylabel("J (b fixed at its start for the curve)")
+ax.set_title("One neuron: the gradient dJ/dw is the slope of J(w)")
 ax.legend(fontsize=8)
 L.figure(fig, "loss_and_tangent.png")
-L.figure(plots.curves(trace.steps, {"J (this sample)": trace.loss,
-                                    "dJ/dw": trace.series("dW", 1)[:, 0, 0]},
-                      title="Loss and gradient over the steps", xlabel="step"),
+dJdw = trace.series("dW", 1)[:, 0, 0]
+check(abs(dJdw[-1]) < abs(dJdw[0]), "the gradient did not shrink")
+L.figure(plots.curves(trace.steps, {"J (this sample)": trace.loss, "dJ/dw": dJdw},
+                      title="As J falls, the slope dJ/dw shrinks towards 0",
+                      xlabel="step (one update of w and b)", ylabel="J and dJ/dw"),
          "steps.png")
+L.say(f"[page] {view(tr, L.path('chain_rule.html'), title='Lesson 1: one neuron, one step')}")
 L.done()

@@ -18,6 +18,7 @@ import numpy as np
 
 import numbann as nb
 from numbann.trace import Recorder, plots, record_step
+from numbann.trace.style import sig
 
 from _lesson import Lesson, check
 
@@ -77,14 +78,19 @@ for ax, (name, M) in zip(axes.ravel(), mats):
     ax.set_title(f"{name}  {M.shape[0]}x{M.shape[1]}", fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-fig.suptitle("One step of two-layer backprop, course layout (columns = samples)", fontsize=10)
+fig.suptitle("One step of two-layer backprop, course layout (columns = samples)\n"
+             "colour: red > 0, blue < 0, each panel scaled to its own largest |value|",
+             fontsize=10)
 L.figure(fig, "matrices.png")
 
 steps = 30 if L.quick else 200
 rec = Recorder(keep=("dW", "norms"))
 net.fit(X, Y, loss="bce", optimizer=nb.optim.SGD(lr=1.0), epochs=steps, batch_size=m,
         shuffle=False, trace=rec, verbose=0)
-L.value("J_after_training", net.loss(X, Y, "bce"), f"after {steps} full-batch steps, lr 1")
-L.figure(plots.loss_curves(rec.trace, title="Full-batch gradient descent on the 5 samples"),
+J_first = rec.trace.loss[0]
+J_last = L.value("J_after_training", net.loss(X, Y, "bce"), f"after {steps} full-batch steps, lr 1")
+check(J_last < J_first, "full-batch gradient descent did not lower J")
+L.figure(plots.loss_curves(rec.trace, title=f"Full-batch gradient descent, 5 samples: "
+                                            f"J {sig(J_first)} -> {sig(J_last)}"),
          "loss.png")
 L.done()

@@ -14,6 +14,8 @@ import numpy as np
 
 import numbann as nb
 from numbann.trace import Recorder, diagnostics, plots
+from numbann.trace import view
+from numbann.trace.style import palette, pct
 
 from _lesson import Lesson, check
 
@@ -45,6 +47,9 @@ for name, init in (("zeros", "zeros"), ("random", nb.initializers.Normal(0.1))):
     tr = rec.trace
     d = diagnostics(tr)
     sym, dsym = d.symmetry[1], d.delta_symmetry[1]
+    L.say(f"  W1 after the update of 5 of the {steps} steps (rounded to 4 decimals; the other "
+          f"{steps - 5} not shown), and that step's dW1:")
+    L.say(f"  initial   : W1 rows {tr[0].W_before[1].round(4).tolist()}")
     for s in (0, 1, 10, 100, steps - 1):
         r = tr[s]
         L.say(f"  step {s:>5}: W1 rows {r.W_after[1].round(4).tolist()}, "
@@ -58,7 +63,7 @@ for name, init in (("zeros", "zeros"), ("random", nb.initializers.Normal(0.1))):
     L.value(f"{name}: delta symmetry at last step", dsym[-1])
     L.matrix(f"{name}: final W1", net.W[1])
     L.value(f"{name}: final loss", net.loss(X, Y, "bce"))
-    L.value(f"{name}: accuracy", net.score(X, Y))
+    L.value(f"{name}: accuracy (%)", 100 * net.score(X, Y))
     runs[name] = (net, tr, d)
 
 L.section("What the numbers say")
@@ -70,17 +75,20 @@ L.say(f"zeros:  the two hidden units are bit-for-bit identical at all {steps} st
 L.say(f"random: the units start {rand_sym[0]:.3g} apart and end {rand_sym[-1]:.3g} apart, "
       f"accuracy {runs['random'][0].score(X, Y):.2f}")
 
-fig, axes = plots.figure(10, 3.6, ncols=2)
-plots.hidden_weights(runs["zeros"][1], 1, ax=axes[0], title="zero init: the units coincide")
+fig, axes = plots.figure(11, 4.0, ncols=2)
+plots.hidden_weights(runs["zeros"][1], 1, ax=axes[0], title="zero init: the two units coincide")
 plots.hidden_weights(runs["random"][1], 1, ax=axes[1], title="N(0, 0.1^2) init: they separate")
 L.figure(fig, "hidden_weights.png")
 steps_axis = runs["zeros"][1].steps
+colors = palette(["zero init", "random init"])
 L.figure(plots.curves(steps_axis, {"zero init": zero_sym, "random init": rand_sym},
-                      title="Symmetry: largest distance between hidden units' rows",
-                      xlabel="step", ylabel="max_jk ||[W1, b1]_j - [W1, b1]_k||"),
+                      title="Zero init: the distance between the units stays exactly 0",
+                      xlabel="step", ylabel="max_jk ||[W1, b1]_j - [W1, b1]_k||", colors=colors),
          "symmetry.png")
 fig, axes = plots.figure(9, 3.6, ncols=2)
-plots.decision_boundary(runs["zeros"][0], X, Y, ax=axes[0], title="zero init")
-plots.decision_boundary(runs["random"][0], X, Y, ax=axes[1], title="random init")
+for ax, (name, label) in zip(axes, (("zeros", "zero init"), ("random", "random init"))):
+    plots.decision_boundary(runs[name][0], X, Y, ax=ax,
+                            title=f"{label}: accuracy {pct(runs[name][0].score(X, Y))}")
 L.figure(fig, "decision_boundaries.png")
+L.say(f"[page] {view(runs['zeros'][1], L.path('zero_init.html'), title='Lesson 3: zero init')}")
 L.done()

@@ -14,6 +14,7 @@ import numpy as np
 
 import numbann as nb
 from numbann.trace import Recorder, plots, record_step
+from numbann.trace.style import label, legend, palette
 
 from _lesson import Lesson, check
 
@@ -44,7 +45,10 @@ for name, kw in setups.items():
         L.value(f"{name}: ||dW[{l}]||", g[l - 1], f"||delta[{l}]|| = {d[l - 1]:.4g}")
     L.value(f"{name}: ratio ||dW[1]|| / ||dW[{len(g)}]||", g[0] / g[-1])
     L.value(f"{name}: ratio ||delta[1]|| / ||delta[{len(g)}]||", d[0] / d[-1])
-    L.say(tr.diagnostics().report())
+    if kw["hidden"] == "relu":
+        L.say(f"  dead ReLUs: units whose z is <= 0 for all {m} samples (they pass no gradient)")
+        for l in range(1, depth + 1):
+            L.value(f"{name}: dead ReLUs in layer {l} (%)", 100 * np.mean(np.all(tr[0].z[l] <= 0, 0)))
 
 L.section("What the numbers say")
 vanish, he, explode = (norms[k] for k in setups)
@@ -56,41 +60,77 @@ check(0.01 < he[0] / he[-1] < 100, "He-initialized ReLU gradients changed size a
 L.say(f"sigmoid with small weights: ||dW[1]|| is {vanish[0] / vanish[-1]:.1e} of ||dW[{depth + 1}]||"
       " (each layer multiplies delta by W and g' <= 1/4): the first layers barely learn")
 L.say(f"ReLU with N(0, 1): delta grows {deltas['relu, N(0, 1)'][0] / deltas['relu, N(0, 1)'][-1]:.1e}"
-      f" times on its way down and every ||dW[l]|| is ~{np.median(explode):.0e}: one update "
+      f" times on its way down and every ||dW[l]|| is ~{np.median(explode):.1e}: one update "
       "throws the weights far away")
-L.say(f"ReLU with He init: the norms stay within a factor {max(he) / min(he):.0f} across layers")
+L.value("relu, He: largest / smallest ||dW[l]||", max(he) / min(he))
+L.value("relu, N(0, 1): median ||dW[l]||", np.median(explode))
+L.say(f"ReLU with He init: the norms stay within a factor {max(he) / min(he):.4g} across layers")
 
 L.section("Over training (SGD, lr 0.05; norms recorded at every step)")
 steps = 40 if L.quick else 200
-runs = {}
+runs, trained = {}, {}
 for name in ("sigmoid, N(0, 0.1^2)", "relu, He"):
     net = nb.MLP(sizes, output="sigmoid", seed=6, **setups[name])
     rec = Recorder(keep=("norms",))
     net.fit(X, Y, loss="bce", optimizer=nb.optim.SGD(lr=0.05), epochs=steps, batch_size=m,
             trace=rec, verbose=0)
-    runs[name] = rec.trace
+    runs[name], trained[name] = rec.trace, net
+    net.save(L.path(f"trained_{setups[name]['hidden']}.npz"))
     g = rec.trace.series("norms/dW")
-    L.say(f"  {name}: after {steps} steps ||dW[1]|| = {g[-1, 0]:.3g}, "
-          f"||dW[{depth}]|| = {g[-1, depth - 1]:.3g}, loss {rec.trace.loss[-1]:.4f}")
+    L.say(f"  {name}: after {steps} steps ||dW[1]|| = {g[-1, 0]:.4g}, "
+          f"||dW[{depth}]|| = {g[-1, depth - 1]:.4g}, loss {net.loss(X, Y, 'bce'):.4g}")
 
-fig, axes = plots.figure(10, 3.6, ncols=2)
+L.section("Why the sigmoid network's output is the same for every input")
+L.say("spread of a[l] across samples: the standard deviation over the batch of one unit's "
+      "activation, averaged over the layer's units (0: the layer gives every input the same value)")
+net = trained["sigmoid, N(0, 0.1^2)"]
+after = record_step(net, X, Y, "bce")[0]
+spread = [float(after.a[l].std(axis=0).mean()) for l in range(depth + 2)]
+for l in range(depth + 2):
+    L.value(f"trained sigmoid: spread of a[{l}] across samples", spread[l],
+            "(the inputs)" if l == 0 else "(the output)" if l == depth + 1 else "")
+shrink = (spread[depth] / spread[1]) ** (1 / (depth - 1))
+L.value("trained sigmoid: spread shrink factor per layer", shrink,
+        f"(geometric mean from layer 1 to {depth})")
+share = float(Y.mean())
+constant_loss = -(share * np.log(share) + (1 - share) * np.log(1 - share))
+L.value("share of positive labels p", share)
+L.value("loss of the best constant output a = p", constant_loss, "= -(p ln p + (1 - p) ln(1 - p))")
+final = L.value("trained sigmoid: loss", net.loss(X, Y, "bce"))
+out = after.a[depth + 1][:, 0]
+L.value("trained sigmoid: output range max - min", out.max() - out.min())
+check(spread[depth + 1] < 1e-3 * spread[0] and shrink < 0.5,
+      "the sigmoid network's output still depends on its input")
+check(abs(final - constant_loss) < 0.01, "the sigmoid network is not at the constant-output loss")
+L.say(f"Each sigmoid layer with N(0, 0.1^2) weights multiplies the differences between samples "
+      f"by about {shrink:.4g} (close to 0.1 sqrt({width}) / 4 = {0.1 * np.sqrt(width) / 4:.4g}: "
+      f"weights of size 0.1, {width} inputs, sigmoid's slope near 1/4), so after {depth} "
+      f"layers every input gives nearly the same a[{depth}] and the output varies by only "
+      f"{out.max() - out.min():.4g} over the batch. Training can then only move the output's "
+      f"constant value towards the share of positives p = {share:.4g}: its loss {final:.4g} is "
+      f"that of the best constant output, {constant_loss:.4g}. The gradients that could spread "
+      f"the layers apart are the vanishing ones above.")
+
+colors = palette(setups)
+fig, axes = plots.figure(10, 3.8, ncols=2)
 for ax, (what, values) in zip(axes, (("||dW[l]||", norms), ("||delta[l]||", deltas))):
-    for i, (name, v) in enumerate(values.items()):
-        ax.plot(np.arange(1, len(v) + 1), v, "o-", ms=4, color=plots.COLORS[i], label=name)
+    for name, v in values.items():
+        ax.plot(np.arange(1, len(v) + 1), v, "o-", ms=4, color=colors[name], label=name)
     ax.set_yscale("log")
-    ax.set_xlabel("layer l (1 = next to the input)")
-    ax.set_title(f"One backward pass: {what}")
-    ax.legend(fontsize=7)
+    label(ax, "layer l (1 = next to the input)", f"{what} (log scale)", what)
+    legend(ax, fontsize=7)
+fig.suptitle("One backward pass: the signal vanishes towards the input with sigmoid and small "
+             "weights, explodes with ReLU and N(0, 1)", fontsize=10)
 L.figure(fig, "norms_by_layer.png")
-fig, axes = plots.figure(10, 3.6, ncols=2, sharey=True)
+fig, axes = plots.figure(10, 3.8, ncols=2, sharey=True)
+layer_colors = palette([1, 4, 7, depth, depth + 1], start=4)
 for ax, (name, tr) in zip(axes, runs.items()):
     g = tr.series("norms/dW")
-    for l in (1, 4, 7, depth, depth + 1):
-        ax.plot(tr.steps, g[:, l - 1], label=f"layer {l}")
+    for l in layer_colors:
+        ax.plot(tr.steps, g[:, l - 1], color=layer_colors[l], label=f"layer {l}")
     ax.set_yscale("log")
-    ax.set_title(name)
-    ax.set_xlabel("step")
-    ax.legend(fontsize=7)
-axes[0].set_ylabel("||dW[l]||")
+    label(ax, "training step", "||dW[l]|| (log scale)" if ax is axes[0] else "",
+          f"{name}: at the end every ||dW[l]|| is in [{g[-1].min():.4g}, {g[-1].max():.4g}]")
+    legend(ax, fontsize=7)
 L.figure(fig, "norms_over_steps.png")
 L.done()

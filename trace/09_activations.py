@@ -18,9 +18,10 @@ from _lesson import Lesson, check
 L = Lesson("09_activations", "Lesson 9: activation functions and their derivatives")
 names = ["step", "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu"]
 zs = np.array([-2.0, -0.5, 0.0, 0.5, 2.0])
-L.say(f"z = {zs.tolist()}; leaky_relu alpha = 0.1, elu alpha = 1")
+LEAKY_ALPHA = 0.01   # the course's ~0.01 (PyTorch's default too)
+L.say(f"z = {zs.tolist()}; leaky_relu alpha = {LEAKY_ALPHA:g}, elu alpha = 1")
 for name in names:
-    g = nb.activations.get(name, 0.1 if name == "leaky_relu" else None)
+    g = nb.activations.get(name, LEAKY_ALPHA if name == "leaky_relu" else None)
     L.section(f"{name}: {g.formula};  {g.slope}")
     for z, a, d in zip(zs, g(zs), g.derivative(zs)):
         L.value(f"{name} g({z:g})", a, f"{name} g'({z:g}) = {d:.12g}")
@@ -44,14 +45,18 @@ L.value("sum of softmax", p.sum())
 L.say("Its derivative is a Jacobian, da_i/dz_j = a_i (1[i=j] - a_j); with cross-entropy "
       "the product collapses to delta = a - y.")
 
-L.figure(plots.activation_functions(names), "activations.png")
+L.figure(plots.activation_functions(names, alpha_leaky=LEAKY_ALPHA), "activations.png")
 fig, ax = plots.figure(5, 3.4)
 zz = np.linspace(-8, 8, 401)
 for i, name in enumerate(["sigmoid", "tanh", "relu"]):
     ax.plot(zz, nb.activations.get(name).derivative(zz), color=plots.COLORS[i], label=f"{name}'(z)")
 ax.axhline(0.25, ls=":", color="#777", label="1/4")
-ax.set_title("Derivatives: where gradients can flow")
+d_sigmoid, d_relu = (nb.activations.get(n).derivative(zz) for n in ("sigmoid", "relu"))
+check(d_sigmoid.max() <= 0.25 and d_sigmoid[0] < 1e-3 and d_sigmoid[-1] < 1e-3
+      and set(np.unique(d_relu)) <= {0.0, 1.0}, "the derivatives do not look as the title says")
+ax.set_title("sigmoid' <= 1/4 and vanishes at both ends; relu' is 1 or 0", fontsize=10)
 ax.set_xlabel("z")
+ax.set_ylabel("g'(z)")
 ax.legend(fontsize=8)
 L.figure(fig, "derivatives.png")
 L.done()

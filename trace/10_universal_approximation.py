@@ -10,6 +10,7 @@ import numpy as np
 
 import numbann as nb
 from numbann.trace import plots
+from numbann.trace.style import label, legend, sig
 
 from _lesson import Lesson, check
 
@@ -34,22 +35,31 @@ for H in widths:
     fits[H] = net.forward(x)[:, 0]
     L.value(f"H = {H}: mean squared error", errors[H])
 check(errors[widths[-1]] < 0.05 * errors[1], "wider networks did not fit better")
-L.say(f"From 1 to {widths[-1]} hidden units the error falls {errors[1] / errors[widths[-1]]:.0f}-fold: "
+fold = L.value(f"error ratio H = 1 / H = {widths[-1]}", errors[1] / errors[widths[-1]])
+L.say(f"From 1 to {widths[-1]} hidden units the error falls {fold:.4g}-fold: "
       "each unit adds one more tanh step to the sum.")
 
 H = widths[-1]
 net = nb.load(L.path(f"width_{H}.npz"))
-L.section(f"The {H} steps inside the widest network")
-for j in range(min(H, 4)):
-    L.say(f"  unit {j}: {net.W[2][0, j]:+.3f} * tanh({net.W[1][j, 0]:+.3f} x {net.b[1][j]:+.3f})")
+L.section(f"The {H} steps inside the widest network, all of them, ordered by where they rise")
+L.say("unit j adds W2[j] tanh(W1[j] x + b1[j]), a step of height 2 |W2[j]| centred at "
+      "x = -b1[j] / W1[j]")
+centres = -net.b[1] / net.W[1][:, 0]
+for j in np.argsort(centres):
+    L.say(f"  unit {j:2d}: {net.W[2][0, j]:+.4g} * tanh({net.W[1][j, 0]:+.4g} x {net.b[1][j]:+.4g})"
+          f"   centre x = {centres[j]:+.4g}{'' if -1 <= centres[j] <= 1 else '  (outside [-1, 1])'}")
+inside = int(np.sum(np.abs(centres) <= 1))
+L.value("units whose step is centred inside [-1, 1]", inside, f"(of {H})")
+L.say(f"{H} units listed; the sum of their steps plus b2 = {net.b[2][0]:.4g} is the network's output.")
 
 fig, ax = plots.figure(6.5, 4)
-ax.plot(x[:, 0], y[:, 0], "k-", lw=3, alpha=0.3, label="f(x)")
+ax.plot(x[:, 0], y[:, 0], "k-", lw=3, alpha=0.3, label="f(x) = sin(2 pi x) + x")
 for i, (Hs, f) in enumerate(fits.items()):
-    ax.plot(x[:, 0], f, color=plots.COLORS[i % 10], lw=1.3, label=f"H = {Hs}: MSE {errors[Hs]:.2g}")
-ax.set_xlabel("x")
-ax.set_title("One hidden layer of growing width")
-ax.legend(fontsize=7)
+    ax.plot(x[:, 0], f, color=plots.COLORS[i % 10], lw=1.3, label=f"H = {Hs}: MSE {sig(errors[Hs])}")
+label(ax, "x", "network output a[2] and f(x)",
+      f"One hidden layer of growing width: MSE {sig(errors[1])} (H = 1) -> "
+      f"{sig(errors[widths[-1]])} (H = {widths[-1]})")
+legend(ax, fontsize=7)
 L.figure(fig, "fits.png")
 a = np.tanh(x @ net.W[1].T + net.b[1]) * net.W[2][0]
 fig, ax = plots.figure(6.5, 4)
@@ -58,7 +68,8 @@ for j in range(H):
 ax.plot(x[:, 0], a.sum(axis=1) + net.b[2][0], color=plots.COLORS[1], lw=2,
         label="sum of the units + b2 = the network's output")
 ax.plot(x[:, 0], y[:, 0], "k--", lw=1, label="f(x)")
-ax.set_title(f"The {H} weighted tanh units W2[j] tanh(W1[j] x + b1[j])")
-ax.legend(fontsize=7)
+ax.plot([], [], lw=0.8, color="#999", label="one unit W2[j] tanh(W1[j] x + b1[j])")
+label(ax, "x", "contribution to the output", f"The {H} weighted tanh units sum to the curve")
+legend(ax, fontsize=7)
 L.figure(fig, "units.png")
 L.done()

@@ -58,7 +58,30 @@ for direction, rr in rows.items():
     L.value(f"{direction}: ratio at the smallest step", ratios[-1])
     check(abs(ratios[-1] - 1) < 1e-2, f"{direction}: Delta C / (grad C . Delta w) does not tend to 1")
 descent = rows["descent"]
-check(all(dC < 0 for _, dC, _ in descent[2:]), "a small step along -grad C did not lower C")
+
+L.section("When does a step along -grad C lower the cost?")
+down = [eta for eta, (_, dC, _) in zip(etas, descent) if dC < 0]
+up = [eta for eta, (_, dC, _) in zip(etas, descent) if not dC < 0]
+check(len(down) > 0 and (not up or min(up) > max(down)),
+      "the cost does not go down for every step below some size")
+L.value("descent: largest eta that lowers C", max(down))
+L.say(f"The cost goes down for every eta <= {max(down):.4g} ({len(down)} of the {len(etas)} steps).")
+# the second-order part grows as eta^2: extrapolate it from the smallest step
+n_min, dC_min, pred_min = descent[-1]
+for eta, (n, dC, pred) in zip(etas, descent):
+    if dC < 0:
+        continue
+    quadratic = (dC_min - pred_min) * (eta / etas[-1]) ** 2
+    L.value(f"descent eta={eta:.6g}: second-order part Delta C - grad C . Delta w", dC - pred,
+            f"extrapolated from the smallest step as (eta / {etas[-1]:g})^2 times its part: "
+            f"{quadratic:.4g}")
+    check(quadratic > -pred and dC - pred > -pred,
+          "the second-order part does not explain the rise of the cost")
+    L.say(f"At eta = {eta:.4g} the cost rises (Delta C = {dC:+.4g}): the step ||Delta w|| = "
+          f"{n:.4g} is too large for the first-order Taylor approximation. Its prediction "
+          f"grad C . Delta w = {pred:.4g} is outweighed by the second-order part "
+          f"{dC - pred:+.4g}, which grows as eta^2 ({quadratic:+.4g} extrapolated from the "
+          "smallest step).")
 err = np.array([abs(dC - pred) for _, dC, pred in descent])
 step = np.array([n for n, _, _ in descent])
 slope = np.polyfit(np.log(step[2:]), np.log(err[2:]), 1)[0]
@@ -72,16 +95,19 @@ for direction, rr in rows.items():
     e = np.array([abs(dC - p) for _, dC, p in rr])
     axes[0].loglog(n, e, "o-", ms=4, label=f"{direction}")
 axes[0].loglog(step, err[-1] * (step / step[-1]) ** 2, "k:", label="slope 2")
-axes[0].set_xlabel("||Delta w||")
+axes[0].set_xlabel("step length ||Delta w||")
 axes[0].set_ylabel("|Delta C - grad C . Delta w|")
-axes[0].set_title("The first-order error is O(||Delta w||^2)")
+axes[0].set_title(f"The first-order error is O(||Delta w||^2): fitted slope {slope:.4g}", fontsize=10)
 axes[0].legend(fontsize=8)
 for direction, rr in rows.items():
     n = np.array([a for a, _, _ in rr])
     axes[1].semilogx(n, [dC / p for _, dC, p in rr], "o-", ms=4, label=direction)
 axes[1].axhline(1, color="k", lw=0.6)
-axes[1].set_xlabel("||Delta w||")
-axes[1].set_title("Delta C / (grad C . Delta w) -> 1")
+axes[1].set_xlabel("step length ||Delta w||")
+axes[1].set_ylabel("Delta C / (grad C . Delta w)")
+axes[1].set_title("The ratio tends to 1 as the step shrinks" + (
+    f"\n(below 0 where C rose: descent eta = {', '.join(f'{e:.4g}' for e in up)})" if up else ""),
+    fontsize=9)
 axes[1].legend(fontsize=8)
 L.figure(fig, "taylor.png")
 L.done()

@@ -44,7 +44,18 @@ last = tr[-1]
 L.say(f"step {last.step}: code a[2] of the batch's first image = "
       f"{np.round(last.a[2][0], 3).tolist()}")
 dead = tr.diagnostics().dead.get(2)
-L.value("share of dead code units at the last recorded step", dead[-1])
+L.value("dead code units at the last recorded step (%)", 100 * dead[-1],
+        f"(z[2] <= 0 for every image of that batch of {len(last.z[2])})")
+z_code = np.maximum(test @ net.W[1].T + net.b[1], 0) @ net.W[2].T + net.b[2]
+dead_units = np.flatnonzero(np.all(z_code <= 0, axis=0))
+n_dead = int(L.value("code units dead on every test image", len(dead_units), f"(of {sizes[2]})"))
+if n_dead:
+    L.say(f"{n_dead} of the {sizes[2]} code units (units {dead_units.tolist()}) are dead: z[2] <= 0 "
+          f"for all {len(test)} test images, so they output 0 for each of them (and pass no "
+          f"gradient where z <= 0); a test image's code has at most {sizes[2] - n_dead} non-zero "
+          f"numbers, not {sizes[2]}.")
+else:
+    L.say(f"All {sizes[2]} code units are alive: each is positive for some test image.")
 
 
 def scores(x):
@@ -58,13 +69,20 @@ threshold = np.quantile(s_train, 0.95)
 L.value("mean score, test digits", s_test.mean())
 L.value("mean score, anomalies", s_anom.mean())
 L.value("threshold (95th percentile of training scores)", threshold)
-L.value("anomalies flagged", np.mean(s_anom > threshold), "(share above the threshold)")
-L.value("test digits flagged", np.mean(s_test > threshold), "(false alarms)")
+flagged_anom = L.value("anomalies flagged (%)", 100 * np.mean(s_anom > threshold),
+                       "(above the threshold)")
+flagged_test = L.value("test digits flagged (%)", 100 * np.mean(s_test > threshold),
+                       "(false alarms)")
+worse = L.value("mean score, anomalies / test digits", s_anom.mean() / s_test.mean())
+L.say(f"Shuffled digits are rebuilt {worse:.4g} times worse on average "
+      f"(mean score {s_anom.mean():.4g} against {s_test.mean():.4g}); {flagged_anom:.4g}% of them "
+      f"land above the threshold, against {flagged_test:.4g}% of the test digits.")
+L.say(f"the first 3 of the {len(test)} test images and of the {len(anomalies)} anomalies:")
 for i in range(3):
     L.value(f"score of test image {i}", s_test[i])
     L.value(f"score of anomaly {i}", s_anom[i])
 check(s_anom.mean() > 2 * s_test.mean(), "anomalies are not rebuilt worse than digits")
-check(np.mean(s_anom > threshold) > 0.9, "fewer than 90% of anomalies flagged")
+check(flagged_anom > 90, "fewer than 90% of anomalies flagged")
 
 n = 8
 rebuilt = net.forward(np.vstack([test[:n], anomalies[:n]]))
@@ -78,16 +96,21 @@ for row, (imgs, label) in enumerate(((test[:n], "digit"), (rebuilt[:n], "rebuilt
         ax.set_yticks([])
         if col == 0:
             ax.set_ylabel(label, fontsize=8)
-fig.suptitle("Test digits and shuffled-pixel anomalies, and their reconstructions", fontsize=10)
+fig.suptitle(f"Digits are rebuilt well (mean score {s_test.mean():.4g}), shuffled-pixel anomalies "
+             f"badly ({s_anom.mean():.4g})\ngrey level: pixel value, 0 white to 1 black", fontsize=10)
 L.figure(fig, "reconstructions.png")
 fig, ax = plots.figure(6, 3.6)
 bins = np.linspace(0, max(s_anom.max(), s_test.max()), 40)
 ax.hist(s_test, bins=bins, alpha=0.6, color=plots.COLORS[0], label="test digits")
 ax.hist(s_anom, bins=bins, alpha=0.6, color=plots.COLORS[1], label="anomalies")
-ax.axvline(threshold, color="k", ls="--", label="threshold")
-ax.set_xlabel("reconstruction error")
-ax.set_title("Anomaly scores")
+ax.axvline(threshold, color="k", ls="--",
+           label=f"threshold {threshold:.4g} (95th percentile of training scores)")
+ax.set_xlabel("reconstruction error: mean over the 64 pixels of (xhat - x)^2")
+ax.set_ylabel("images")
+ax.set_title(f"Above the threshold: {flagged_anom:.4g}% of anomalies, {flagged_test:.4g}% of "
+             "test digits", fontsize=10)
 ax.legend(fontsize=8)
 L.figure(fig, "scores.png")
-L.figure(plots.loss_curves(hist, title="Autoencoder: reconstruction loss"), "loss.png")
+L.figure(plots.loss_curves(hist, title=f"Autoencoder: the reconstruction loss (MSE) falls from "
+                                      f"{hist.loss[0]:.4g} to {hist.loss[-1]:.4g}"), "loss.png")
 L.done()
