@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 class Dense(Layer):
     """One dense layer: ``units`` neurons, an activation and an initializer.
-    ``W[l]`` is (units, n_{l-1}), ``b[l]`` (units,): PyTorch's ``nn.Linear``."""
+    ``W[l]`` is (units, n_{l-1}), ``b[l]`` (units,): PyTorch's ``nn.Linear``.
+    On a sequence ``(T, n)`` (in a Sequential network) it is applied at every
+    time step with the same W[l] and b[l], as ``nn.Linear`` on (m, T, n)."""
     kind = codes.DENSE
 
     def __init__(self, units: int, activation: str | activations.Activation = "relu",
@@ -36,13 +38,23 @@ class Dense(Layer):
         self.bias_init = initializers.get(bias_init, argument="bias_init")
 
     def output_shape(self, in_shape: Shape) -> Shape:
+        if len(in_shape) == 2:  # a sequence (T, n): applied at every time step, as nn.Linear
+            if self.activation.name == "softmax":
+                raise ValueError("Dense on a sequence (T, n) is applied at every time step; "
+                                 "softmax is an output activation of a flat last layer")
+            return (in_shape[0], self.units)
         if len(in_shape) != 1:
-            raise ValueError(f"Dense takes flat input, but its input is {tuple(in_shape)} per "
-                             "sample: put Flatten() before it")
+            raise ValueError(f"Dense takes flat input or sequences (T, n), but its input is "
+                             f"{tuple(in_shape)} per sample: put Flatten() before it")
         return (self.units,)
 
     def param_shapes(self, in_shape: Shape) -> tuple[Shape, Shape]:
-        return (self.units, in_shape[0]), (self.units,)
+        return (self.units, in_shape[-1]), (self.units,)
+
+    def plan_row(self, in_shape: Shape, out_shape: Shape) -> Array:
+        row = super().plan_row(in_shape, out_shape)
+        row[codes.P_FLAG] = len(in_shape) == 2   # the same W[l] at every time step
+        return row
 
     def init_params(self, W: Array, b: Array, rng: np.random.Generator) -> None:
         W[...] = self.init(W.shape, rng)

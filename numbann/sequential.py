@@ -22,7 +22,8 @@ from .kernels.conv_direct import scratch_size
 from .kernels.cpu import backprop_activation
 from .kernels.plan import (plan_backward, plan_forward, plan_input_gradient, plan_loss,
                            plan_loss_and_gradient)
-from .layers import Layer
+from .layers import Layer, Shape
+from .residual import Residual, Skip
 from .base import FORWARD_CHUNK, NO_SEED, LayerList, Model
 
 
@@ -55,6 +56,8 @@ class PlanWorkspace:
                 steps, units = r[codes.P_CIN], r[codes.P_NB]
                 kept[l] = 3 * steps * units
                 scratch = max(scratch, units)
+            elif kind == codes.SKIP:  # its delta, for the block's input
+                kept[l] = sizes[l]
             elif kind == codes.LAYERNORM:  # 1/sigma per row, xhat
                 kept[l] = sizes[l] // r[codes.P_KH] + sizes[l]
             elif kind == codes.ATTENTION:  # Q, K, V, O, A, dA; scratch dO, dQ, dK, dV, dS
@@ -118,6 +121,32 @@ class PlanWorkspace:
         return self._block(self.i_buf, self.i_off[l - 1], l, m)
 
 
+def _expand(items: Sequence[Any]) -> list[Any]:
+    """The layers with each Residual block written out as its layers and a Skip."""
+    layers: list[Any] = []
+    for item in items:
+        layers += item.expand(len(layers)) if isinstance(item, Residual) else [item]
+    return layers
+
+
+def _join(skip: Skip, l: int, shapes: list[Shape], rows: list[Array]) -> None:
+    """Check a Skip layer l against its block's input a[source] and mark the
+    block's first layer (its delta also reaches the Skip layer's source)."""
+    source = skip.source
+    if not 0 <= source < l - 1:
+        raise ValueError(f"layer {l} (Skip): source {source} must be an earlier layer's number "
+                         f"with at least one layer between (0..{l - 2})")
+    if tuple(shapes[source]) != tuple(shapes[-1]):
+        raise ValueError(f"layer {l}: a residual block must keep the shape of its input, but "
+                         f"its input a[{source}] is {shapes[source]} and its output "
+                         f"{shapes[-1]}")
+    first = rows[source]
+    if first[codes.P_SKIP_TO]:
+        raise ValueError(f"layers {first[codes.P_SKIP_TO]} and {l}: two residual blocks "
+                         f"start at layer {source + 1} (nested blocks are not supported)")
+    first[codes.P_SKIP_TO] = l
+
+
 def _input_shape(shape: Any) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
@@ -149,7 +178,7 @@ class Sequential(Model):
         self.dtype = _checks.as_dtype(dtype)
         self.input_shape = _input_shape(input_shape)
         _checks.seed(seed)
-        layers = _checks.sequence(layers, "layers", "a list of layers")
+        layers = _expand(_checks.sequence(layers, "layers", "a list of layers"))
         if not layers:
             raise ValueError("a network needs at least one layer (layers is empty)")
         shapes, rows, W_shapes, b_shapes = [self.input_shape], [], [], []
@@ -165,6 +194,8 @@ class Sequential(Model):
                 out = tuple(int(s) for s in layer.output_shape(shapes[-1]))
             except ValueError as e:
                 raise ValueError(f"layer {l} ({layer.name}), input {shapes[-1]}: {e}") from None
+            if isinstance(layer, Skip):
+                _join(layer, l, shapes, rows)
             W_shape, b_shape = layer.param_shapes(shapes[-1])
             row = layer.plan_row(shapes[-1], out)
             row[codes.P_W], row[codes.P_NW], row[codes.P_NB] = \

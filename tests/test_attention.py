@@ -210,3 +210,65 @@ def test_attention_plot(attention_trace):
     grad = plots.attention_map(tr, 2, sample=1, step=0, grad=True).axes[0].images[0]
     shown = np.ma.filled(np.ma.asarray(grad.get_array(), float), np.nan)
     assert np.isnan(shown[0, 1]) and not np.isnan(shown[1, 0])   # masked: nothing flows there
+
+
+# ---------------------------------------------------------------- residual blocks
+
+def encoder(dtype="float64"):
+    """A one-block transformer encoder: attention, add, norm; feed-forward, add, norm."""
+    return nb.Sequential((5, 4), [
+        nb.Residual([nb.SelfAttention(3, causal=True)]), nb.LayerNorm(),
+        nb.Residual([nb.Dense(8, "relu"), nb.Dense(4, "identity")]), nb.LayerNorm(),
+        nb.Flatten(), nb.Dense(3, "softmax")], seed=0, dtype=dtype)
+
+
+def test_transformer_encoder_block_matches_torch():
+    f = fixture("encoder")
+    net = encoder()
+    assert [ly.name for ly in net.layers][:4] == ["SelfAttention", "Skip", "LayerNorm", "Dense"]
+    net.theta[:] = f["theta"]
+    J, grad = net.gradient(f["X"], f["y"], "ce")
+    assert J == pytest.approx(float(f["loss"]), rel=1e-12)
+    np.testing.assert_allclose(grad, f["grad"], rtol=1e-9, atol=1e-12)
+    history = net.fit(f["X"], f["y"], loss="ce", optimizer=nb.Adam(lr=0.01), epochs=3,
+                      batch_size=4, shuffle=False, verbose=0)
+    np.testing.assert_allclose(history.step_loss, f["losses"], rtol=1e-10)
+    np.testing.assert_allclose(net.theta, f["theta_after"], rtol=1e-9, atol=1e-12)
+
+
+def test_a_residual_block_adds_its_input():
+    rng = np.random.default_rng(6)
+    net = nb.Sequential(3, [nb.Residual([nb.Dense(3, "tanh")]), nb.Dense(1, "identity")], seed=1)
+    X = rng.normal(size=(4, 3))
+    step = net.backward(X, np.ones((4, 1)))
+    np.testing.assert_allclose(step.a[2], X + np.tanh(X @ net.W[1].T + net.b[1]), atol=1e-14)
+    # dJ/dX = the skip path's delta plus the block's: delta[2] (I + W[1]^T diag(g'))
+    d2 = step.delta[2]
+    expected = d2 + (d2 * (1 - step.a[1] ** 2)) @ net.W[1]
+    np.testing.assert_allclose(step.dX, expected, atol=1e-14)
+
+
+def test_residual_files_and_bad_blocks(tmp_path):
+    net = encoder()
+    net.save(tmp_path / "encoder.npz")
+    back = nb.load(tmp_path / "encoder.npz")
+    X = np.random.default_rng(7).normal(size=(2, 5, 4))
+    assert np.array_equal(back.forward(X), net.forward(X))
+    with pytest.raises(ValueError, match="must keep the shape of its input"):
+        nb.Sequential(3, [nb.Residual([nb.Dense(2)]), nb.Dense(1)])
+    with pytest.raises(TypeError, match="not another Residual"):
+        nb.Residual([nb.Residual([nb.Dense(3)])])
+    with pytest.raises(ValueError, match="at least one layer"):
+        nb.Residual([])
+
+
+def test_replay_and_explain_through_residual_blocks():
+    from numbann.trace import record_step
+    net = encoder()
+    rng = np.random.default_rng(8)
+    tr = record_step(net, rng.normal(size=(3, 5, 4)), rng.integers(0, 3, 3), "ce")
+    text = tr.replay(0, sample=1)
+    assert "z[2] = a[1] + a[0]" in text and "the skip path of the residual block" in text
+    assert "gives the recorded values" in text[text.index("\nCheck: "):]
+    ex = tr.explain(0, "W", 4, 2, 3)                       # the per-step Dense: m T terms
+    assert ex.ok and len(ex.terms) == 15 and "(m=2, t=5)" in ex

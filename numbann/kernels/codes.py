@@ -67,6 +67,7 @@ RNN = 6  # Elman layer on sequences (T, n) per sample (kernels/rnn.py)
 LAYERNORM = 7  # over the last axis of each sample (kernels/norm.py)
 ATTENTION = 8  # single-head self-attention on (T, d) (kernels/attention.py)
 POSENC = 9  # positional encoding added to (T, d) (kernels/attention.py)
+SKIP = 10  # z[l] = a[l-1] + a[P_SKIP_FROM]: the end of a residual block
 
 # columns of a network's plan: one int64 row per layer l (row l - 1); shapes
 # are per sample, input (C_IN, H_IN, W_IN) and output (C_OUT, H_OUT, W_OUT)
@@ -90,8 +91,12 @@ P_NB = 15
 P_RUN = 16  # offset of BatchNorm's running mean in the buffers (running var follows)
 P_ALGO = 17  # conv layers: IM2COL or DIRECT (kernels/conv_direct.py)
 P_FLAG = 18  # RNN: 1 if the output is every h_t (else h_T); SelfAttention: 1 if causal;
-#              PositionalEncoding: 1 if learned (else sinusoidal)
-N_PLAN = 19
+#              PositionalEncoding: 1 if learned (else sinusoidal); Dense: 1 if applied at
+#              every time step of a sequence (C_IN steps)
+P_SKIP_FROM = 19  # Skip layers: the layer whose a is added (the residual block's input)
+P_SKIP_TO = 20  # the first layer of a residual block: its Skip layer (0: none), whose
+#                 delta also flows into dJ/da of this layer's input
+N_PLAN = 21
 
 # conv algorithms (P_ALGO)
 IM2COL = 0

@@ -27,8 +27,8 @@ from . import cuda_layers as cl
 from . import cuda_sequence as cs
 from .codes import (ATTENTION, AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, H_LR, IDENTITY,
                     LAYERNORM, MAXPOOL2D, P_ACT, P_CIN, P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH,
-                    P_KIND, P_KW, P_NB, P_NW, P_PAD_H, P_PAD_W, P_RUN, P_STRIDE, P_W, P_WIN,
-                    P_WOUT, POSENC, RNN, SOFTMAX, TRAIN_UPDATE)
+                    P_KIND, P_KW, P_NB, P_NW, P_PAD_H, P_PAD_W, P_RUN, P_SKIP_FROM, P_SKIP_TO,
+                    P_STRIDE, P_W, P_WIN, P_WOUT, POSENC, RNN, SKIP, SOFTMAX, TRAIN_UPDATE)
 from .cuda_rnn import rnn_backward, rnn_forward
 from .cuda import activation, dropped, times_slope
 from .cuda_optim import optimizer_update
@@ -95,9 +95,11 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
         C, H, W, Co, Ho, Wo = r[P_CIN], r[P_HIN], r[P_WIN], r[P_COUT], r[P_HOUT], r[P_WOUT]
         kh, kw, s = r[P_KH], r[P_KW], r[P_STRIDE]
         a_prev, z = a_buf[ai:ai + m * n_in], z_buf[zo:zo + m * n]
-        if kind == DENSE:
-            dense_forward[ck.tiles(m, n), (ck.TILE, ck.TILE)](
-                theta, w, wb, a_buf, ai, ao, z_buf, zo, m, n_in, n, act, alpha, keep_l, seed)
+        if kind == DENSE:  # per time step: m T rows of n_in / T values
+            steps = C if r[P_FLAG] else 1
+            rows, n_in, n = m * steps, n_in // steps, n // steps
+            dense_forward[ck.tiles(rows, n), (ck.TILE, ck.TILE)](
+                theta, w, wb, a_buf, ai, ao, z_buf, zo, rows, n_in, n, act, alpha, keep_l, seed)
         else:
             if kind == CONV2D:
                 xo = int(x_off[l - 1])
@@ -125,6 +127,9 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
                                      kh, kw, r[P_FLAG])
             elif kind == POSENC:
                 cs.posenc_forward(theta[wb:wb + r[P_NB]], a_prev, z, m, C, H, r[P_FLAG])
+            elif kind == SKIP:
+                src = int(a_off[r[P_SKIP_FROM]])
+                cs.add(a_prev, a_buf[src:src + m * n], z, m * n)
             activate_from[ck.blocks(m * n), T](a_prev if kind == FLATTEN else z, z,
                                                a_buf[ao:ao + m * n], m * n, act, alpha, keep_l,
                                                seed, ao)
@@ -153,15 +158,21 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
         kh, kw, s = r[P_KH], r[P_KW], r[P_STRIDE]
         delta = delta_buf[zo:zo + m * n]
         delta_prev = delta_buf[zp:zp + m * n_in] if need_prev else delta_buf[:0]
+        skip = r[P_SKIP_TO]
         if need_prev:
             act, alpha, keep_p = int(plan[l - 2, P_ACT]), float(alphas[l - 2]), float(keep[l - 2])
         if kind == DENSE:
-            weight_gradient[ck.tiles(n, n_in + 1), (ck.TILE, ck.TILE)](
-                grad, w, wb, delta_buf, zo, a_buf, ai, m, n, n_in)
-            if need_prev:
-                delta_backward[ck.tiles(m, n_in), (ck.TILE, ck.TILE)](
-                    theta, w, delta_buf, zo, zp, z_buf, a_buf, ai, m, n, n_in, act, alpha,
-                    keep_p, seed)
+            steps = C if r[P_FLAG] else 1
+            rows, n_in_step, n_step = m * steps, n_in // steps, n // steps
+            weight_gradient[ck.tiles(n_step, n_in_step + 1), (ck.TILE, ck.TILE)](
+                grad, w, wb, delta_buf, zo, a_buf, ai, rows, n_step, n_in_step)
+            if need_prev and not skip:
+                delta_backward[ck.tiles(rows, n_in_step), (ck.TILE, ck.TILE)](
+                    theta, w, delta_buf, zo, zp, z_buf, a_buf, ai, rows, n_step, n_in_step,
+                    act, alpha, keep_p, seed)
+            elif need_prev:  # dJ/da[l-1] = delta W, unfused: the residual's delta joins it
+                cs.product(delta, n_step, 1, theta[w:wb], n_in_step, 1, delta_prev, n_in_step,
+                           rows, n_in_step, n_step)
         elif kind == CONV2D:
             M, K, xo = m * Ho * Wo, C * kh * kw, int(x_off[l - 1])
             cl.conv_backward(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta,
@@ -194,12 +205,19 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
         elif kind == POSENC:
             cs.posenc_backward(grad[wb:wb + r[P_NB]], delta, delta_prev, need_prev, m, C, H,
                                r[P_FLAG])
+        elif kind == SKIP:  # delta[l] flows on to a[l-1] and, kept, to a[source]
+            cs.copy(delta, x_buf[int(x_off[l - 1]):], m * n)
         if not need_prev:
             continue
-        if kind != DENSE and (kind == FLATTEN or keep_p < 1.0 or act != IDENTITY):
+        if kind in (FLATTEN, SKIP):
+            cs.copy(delta, delta_prev, m * n)
+        if skip:  # the input of a residual block also reaches its Skip layer
+            kept = int(x_off[skip - 1])
+            cs.add(delta_prev, x_buf[kept:kept + m * n_in], delta_prev, m * n_in)
+        if (kind != DENSE or skip) and (keep_p < 1.0 or act != IDENTITY):
             finish_delta[ck.blocks(m * n_in), T](
-                delta if kind == FLATTEN else delta_prev, delta_prev, z_buf[zp:zp + m * n_in],
-                a_buf[ai:ai + m * n_in], m * n_in, act, alpha, keep_p, seed, ai)
+                delta_prev, delta_prev, z_buf[zp:zp + m * n_in], a_buf[ai:ai + m * n_in],
+                m * n_in, act, alpha, keep_p, seed, ai)
         if act == SOFTMAX:
             ck.softmax_jacobian_rows[ck.blocks(m), T](a_buf, ai, delta_buf, zp, m, n_in)
 

@@ -121,8 +121,8 @@ def softmax_scores(A, rows, T, scale, causal):
         t = r % T
         top = -math.inf
         for u in range(T):
-            if not masked(t, u, causal):
-                top = max(top, A[r * T + u] * scale)
+            if not masked(t, u, causal) and A[r * T + u] * scale > top:
+                top = A[r * T + u] * scale
         total = 0.0
         for u in range(T):
             e = 0.0 if masked(t, u, causal) else math.exp(A[r * T + u] * scale - top)
@@ -226,5 +226,23 @@ def posenc_backward(dtable, delta, delta_prev, need_prev, m, T, d, learned):
     if learned:
         position_gradient[launch(T * d)](dtable, delta, m, T * d)
     if need_prev:
-        copy_elements[launch(m * T * d)](delta, delta_prev, m * T * d)
+        copy(delta, delta_prev, m * T * d)
 
+
+
+# ---------------------------------------------------------------- residual blocks
+
+@cuda.jit
+def add_elements(a, b, out, count):
+    """out = a + b (the Skip layer's z[l] = a[l-1] + a[source]; dJ/da += kept delta)."""
+    k = cuda.grid(1)
+    if k < count:
+        out[k] = a[k] + b[k]
+
+
+def add(a, b, out, count):
+    add_elements[launch(count)](a, b, out, count)
+
+
+def copy(src, dst, count):
+    copy_elements[launch(count)](src, dst, count)

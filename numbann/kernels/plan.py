@@ -34,7 +34,8 @@ from .attention import (attention_backward, attention_forward, posenc_backward,
                         posenc_forward)
 from .codes import (ATTENTION, AVGPOOL2D, BATCHNORM, CONV2D, DENSE, DIRECT, LAYERNORM, MAXPOOL2D,
                     P_ACT, P_ALGO, P_CIN, P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH, P_KIND, P_KW,
-                    P_NB, P_NW, P_PAD_H, P_PAD_W, P_RUN, P_STRIDE, P_W, P_WIN, P_WOUT, POSENC, RNN)
+                    P_NB, P_NW, P_PAD_H, P_PAD_W, P_RUN, P_SKIP_FROM, P_SKIP_TO, P_STRIDE, P_W,
+                    P_WIN, P_WOUT, POSENC, RNN, SKIP)
 from .conv_direct import conv_backward_direct, conv_forward_direct
 from .conv import (avgpool_backward, avgpool_forward, conv_backward, conv_forward,
                    maxpool_backward, maxpool_forward)
@@ -98,8 +99,10 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
         wb = w + r[P_NW]
         C, H, W = r[P_CIN], r[P_HIN], r[P_WIN]
         Co, Ho, Wo = r[P_COUT], r[P_HOUT], r[P_WOUT]
-        if kind == DENSE:
-            dense_forward(theta[w:wb], theta[wb:wb + n], a_prev, z, m, n_in, n)
+        if kind == DENSE:  # per time step: m T rows of n_in / T values
+            steps = C if r[P_FLAG] else 1
+            dense_forward(theta[w:wb], theta[wb:wb + n // steps], a_prev, z, m * steps,
+                          n_in // steps, n // steps)
         elif kind == CONV2D and r[P_ALGO] == DIRECT:
             conv_forward_direct(theta[w:wb], theta[wb:wb + Co], a_prev, z, s_buf, m, C, H, W, Co,
                                 r[P_KH], r[P_KW], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
@@ -127,6 +130,10 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
                               r[P_KW], r[P_FLAG])
         elif kind == POSENC:
             posenc_forward(theta[wb:wb + r[P_NB]], a_prev, z, m, C, H, r[P_FLAG])
+        elif kind == SKIP:  # z[l] = a[l-1] + a[source]: the residual block's output
+            source = a_buf[a_off[r[P_SKIP_FROM]]:a_off[r[P_SKIP_FROM]] + m * n]
+            for k in range(m * n):
+                z[k] = a_prev[k] + source[k]
         else:  # FLATTEN
             copy(a_prev, z)
         a = a_buf[a_off[l]:a_off[l] + m * n]
@@ -151,8 +158,9 @@ def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off,
     C, H, W = r[P_CIN], r[P_HIN], r[P_WIN]
     Co, Ho, Wo = r[P_COUT], r[P_HOUT], r[P_WOUT]
     if kind == DENSE:
-        dense_backward(theta[w:wb], grad[w:wb], grad[wb:wb + n], delta, a_prev, delta_prev,
-                       need_prev, m, n_in, n)
+        steps = C if r[P_FLAG] else 1
+        dense_backward(theta[w:wb], grad[w:wb], grad[wb:wb + n // steps], delta, a_prev,
+                       delta_prev, need_prev, m * steps, n_in // steps, n // steps)
     elif kind == CONV2D and r[P_ALGO] == DIRECT:
         conv_backward_direct(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta, a_prev,
                              delta_prev, need_prev, s_buf, m, C, H, W, Co, r[P_KH], r[P_KW],
@@ -188,8 +196,17 @@ def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off,
                            delta_prev, need_prev, s_buf, m, C, H, r[P_KH], r[P_KW], r[P_FLAG])
     elif kind == POSENC:
         posenc_backward(grad[wb:wb + r[P_NB]], delta, delta_prev, need_prev, m, C, H, r[P_FLAG])
+    elif kind == SKIP:  # delta[l] flows on to a[l-1] and, kept, to a[source] (below)
+        copy(delta, x_buf[x_off[l - 1]:x_off[l - 1] + m * n])
+        if need_prev:
+            copy(delta, delta_prev)
     elif need_prev:  # FLATTEN
         copy(delta, delta_prev)
+    skip = r[P_SKIP_TO]
+    if need_prev and skip > 0:  # the input of a residual block also reaches its Skip layer
+        kept = x_buf[x_off[skip - 1]:x_off[skip - 1] + m * n_in]
+        for k in range(m * n_in):
+            delta_prev[k] += kept[k]
 
 
 @jit

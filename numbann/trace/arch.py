@@ -11,7 +11,8 @@ pooling layers add their window (``kernel``), ``stride`` and the zero rows
 above / columns on the left (``pad``; conv: ``padding``, ((above, below), (left,
 right))), BatchNorm its ``eps``, RNN whether it outputs every step
 (``all_steps``), SelfAttention ``d_k``, ``d_v`` and ``causal``,
-PositionalEncoding ``learned``. Layer l's W[l] then b[l] follow layer l-1's in theta, for
+PositionalEncoding ``learned``, Skip (the end of a residual block) the
+``source`` layer whose a it adds. Layer l's W[l] then b[l] follow layer l-1's in theta, for
 both network classes.
 """
 import numpy as np
@@ -36,6 +37,8 @@ def _layer_spec(layer, in_shape, out_shape, W_shape, b_shape):
         spec.update(d_k=int(layer.d_k), d_v=int(layer.d_v), causal=bool(layer.causal))
     elif spec["kind"] == "PositionalEncoding":
         spec["learned"] = bool(layer.learned)
+    elif spec["kind"] == "Skip":
+        spec["source"] = int(layer.source)
     return spec
 
 
@@ -115,6 +118,8 @@ class Arch:
         if s["kind"] == "SelfAttention":
             text += (f" d_k = {s['d_k']}, d_v = {s['d_v']} over {s['in'][0]} steps"
                      + (", causal" if s["causal"] else ""))
+        if s["kind"] == "Skip":
+            text += f" (adds a[{s['source']}]: the end of a residual block)"
         if s["kind"] == "PositionalEncoding":
             text += " (learned)" if s["learned"] else " (sinusoidal)"
         if "kernel" in s:

@@ -105,9 +105,13 @@ def _terms(c, spec, param, l, index):
         if kind == "SelfAttention":
             c.need(f"W_before/{l}")
         return replay_attention.explain_terms(c, spec, param, l, index, delta, a_prev) + (0,)
-    j = index[0]  # Dense
+    j = index[0]  # Dense; on a sequence every (sample, time step) is a row
+    pos = [f"row m={m}" for m in range(len(delta))] if delta.ndim == 2 else \
+        [f"(m={m}, t={t + 1})" for m, t in np.ndindex(delta.shape[:2])]
+    if delta.ndim == 3:
+        delta = delta.reshape(-1, delta.shape[-1])
+        a_prev = None if a_prev is None else np.asarray(a_prev).reshape(-1, a_prev.shape[-1])
     d = delta[:, j]
-    pos = [f"row m={m}" for m in range(len(d))]
     if param == "b":
         return d, {f"delta[{l}][m,{j}]": d}, pos, [f"  db[{l}][{j}] = sum_m delta[{l}][m,{j}]"], 0
     k = index[1]

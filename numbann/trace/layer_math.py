@@ -195,8 +195,9 @@ def param_grads(spec, delta, a, W=None, b=None):
     an RNN layer needs its W[l] and b[l] (backpropagation through time)."""
     kind = spec["kind"]
     delta = np.asarray(delta, np.float64)
-    if kind == "Dense":
-        return delta.T @ a, delta.sum(axis=0)
+    if kind == "Dense":  # a sequence's steps are rows too
+        rows, a = delta.reshape(-1, delta.shape[-1]), np.asarray(a).reshape(-1, a.shape[-1])
+        return rows.T @ a, rows.sum(axis=0)
     if kind == "Conv2D":
         return conv_dW(delta, a, spec), delta.sum(axis=(0, 2, 3))
     if kind == "BatchNorm":

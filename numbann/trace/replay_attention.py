@@ -1,5 +1,6 @@
 """Replay and explain the layers of sequences other than RNN (self-attention,
-layer normalization, positional encoding) in the course's notation, for one
+layer normalization, positional encoding) and the end of a residual block
+(Skip) in the course's notation, for one
 sample (rows are time steps), each line recomputed in NumPy
 (``attention_math``) and compared with the recorded arrays."""
 import numpy as np
@@ -62,14 +63,30 @@ def posenc_forward(c, l, out, check):
         check(c.get(f"z/{l}"), a + np.asarray(table).reshape(a.shape[1:]))
 
 
+def skip_forward(c, l, out, check):
+    source = c.trace.arch[l]["source"]
+    out.append(f"    z[{l}] = a[{l - 1}] + a[{source}]: the residual block's output plus its "
+               f"input")
+    a_prev, a_source = c.a(l - 1), c.a(source)
+    if a_prev is not None and a_source is not None:
+        check(c.get(f"z/{l}"), a_prev + a_source)
+
+
+def skipped_into(arch, l):
+    """The Skip layer whose source is a[l] (0: none): its delta also flows into dJ/da[l]."""
+    return next((k for k in range(l + 2, arch.L + 1)
+                 if arch.kind(k) == "Skip" and arch[k]["source"] == l), 0)
+
+
 FORWARD = {"SelfAttention": attention_forward, "LayerNorm": layernorm_forward,
-           "PositionalEncoding": posenc_forward}
+           "PositionalEncoding": posenc_forward, "Skip": skip_forward}
 THROUGH = {
     "SelfAttention": "dQ W_q + dK W_k + dV W_v with dQ = dS K, dK = dS^T Q, dV = A^T delta[{l}] "
                      "W_o, dS = A * (dA - rowsum(dA A)) / sqrt(d_k), dA = delta[{l}] W_o V^T",
     "LayerNorm": "1/(n sigma) (n dxhat - sum dxhat - xhat sum dxhat xhat) per row, "
                  "dxhat = delta[{l}] gamma",
     "PositionalEncoding": "delta[{l}] (a table is added)",
+    "Skip": "delta[{l}] (and, by the skip path, the same delta[{l}] into the block's input)",
 }
 GRADIENTS = {
     "SelfAttention": "dW[{l}] = [dW_q; dW_k; dW_v; dW_o^T] = [sum dQ^T X; sum dK^T X; "

@@ -300,6 +300,13 @@ def _backward(c, l, out, check):
         return
     won = c.rec.arrays.get(f"winners/{l}")
     da = lm.input_grad(spec, dn, a_prev, W, won, c.get(f"b_before/{l}"))
+    skip = replay_attention.skipped_into(arch, l - 1)
+    if skip:
+        if c.get(f"delta/{skip}") is None:
+            return
+        out.append(f"           + delta[{skip}] (the skip path of the residual block that "
+                   f"starts at layer {l})")
+        da = da + c.get(f"delta/{skip}")
     gp = slope(below["activation"], below["alpha"], z_prev, a_prev)
     f = _focus(c, l - 1)
     text = (f"           {_name('delta', l - 1, i, f)} = {arr(_at(da, i, f), d)} * "

@@ -13,7 +13,7 @@ from numba.cuda import dispatcher
 
 from numbann.kernels import cuda as ck
 from numbann.kernels import cuda_layers as cl
-from numbann.kernels import cuda_optim, cuda_plan, cuda_rnn, cuda_train
+from numbann.kernels import cuda_optim, cuda_plan, cuda_rnn, cuda_sequence, cuda_train
 
 TARGET = (9, 0)  # compute capability compiled for
 
@@ -84,6 +84,16 @@ def signatures(dtype):
         recurrent_weight_gradient: (A,) * 3 + (i64,) * 5,
         input_delta_product: (A,) * 3 + (i64,) * 4,
         cuda_rnn.output_steps: (A, A) + (i64,) * 4 + (nt.boolean,),
+        cuda_sequence.batched_product: (A, i64, i64, i64, A, i64, i64, i64, A) + (i64,) * 7,
+        cuda_sequence.layernorm_rows: (A,) * 5 + (i64,) * 2,
+        cuda_sequence.layernorm_input_delta: (A,) * 4 + (i64,) * 2,
+        cuda_sequence.layernorm_params: (A,) * 4 + (i64,) * 2,
+        cuda_sequence.softmax_scores: (A, i64, i64, f64, i64),
+        cuda_sequence.score_deltas: (A, A, A, i64, i64, f64),
+        cuda_sequence.add_positions: (A, A, A) + (i64,) * 4,
+        cuda_sequence.position_gradient: (A, A, i64, i64),
+        cuda_sequence.copy_elements: (A, A, i64),
+        cuda_sequence.add_elements: (A, A, A, i64),
     }
 
 
