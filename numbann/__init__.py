@@ -8,8 +8,9 @@ from .gradcheck import gradcheck
 from .interrupt import TrainingInterrupted
 from .io import NumbannFileError
 from .layers import AvgPool2D, BatchNorm, Conv2D, Flatten, MaxPool2D
+from .gan import GAN
 from .residual import Residual
-from .sequence_layers import RNN, LayerNorm, PositionalEncoding, SelfAttention
+from .sequence_layers import RNN, LastStep, LayerNorm, PositionalEncoding, SelfAttention
 from .base import Step
 from .model import MLP, Dense, Network, load
 from .optim import SGD, Adagrad, Adam, AdamW, Momentum, Newton, RMSprop

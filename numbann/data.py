@@ -131,6 +131,23 @@ def make_moons(n: int = 200, noise: float = 0.1, seed: int | None = 0) -> tuple[
     return X[order], y[order]
 
 
+def make_ring(n: int = 1000, modes: int = 8, radius: float = 2.0, std: float = 0.05,
+              seed: int | None = 0) -> tuple[Array, Array]:
+    """The GAN toy distribution: ``modes`` Gaussians of standard deviation
+    ``std`` centred on a circle of ``radius`` (centre k at angle 2 pi k /
+    modes), ``n`` points in equal shares. Returns X (n, 2) and the mode of
+    each point (n,), shuffled."""
+    n = _checks.positive_int(n, "n")
+    modes = _checks.positive_int(modes, "modes")
+    radius, std = _nonneg_real(radius, "radius"), _nonneg_real(std, "std")
+    rng = np.random.default_rng(_checks.seed(seed))
+    mode = np.arange(n) % modes
+    angle = 2 * np.pi * mode / modes
+    X = radius * np.column_stack([np.cos(angle), np.sin(angle)]) + rng.normal(0.0, std, (n, 2))
+    order = rng.permutation(n)
+    return X[order], mode[order]
+
+
 def make_regression(n: int = 200, n_features: int = 1, n_outputs: int = 1, noise: float = 0.1,
                     kind: str = "sine", seed: int | None = 0) -> tuple[Array, Array]:
     """A smooth nonlinear regression problem with inputs uniform in [-1, 1].

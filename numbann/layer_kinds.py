@@ -4,11 +4,11 @@ from typing import Any
 
 from .layers import AvgPool2D, BatchNorm, Conv2D, Flatten, Layer, MaxPool2D
 from .residual import Skip
-from .sequence_layers import RNN, LayerNorm, PositionalEncoding, SelfAttention
+from .sequence_layers import RNN, LastStep, LayerNorm, PositionalEncoding, SelfAttention
 
 KINDS: dict[str, type[Layer]] = {cls.__name__: cls for cls in (
     Conv2D, MaxPool2D, AvgPool2D, BatchNorm, Flatten, RNN, LayerNorm, SelfAttention,
-    PositionalEncoding, Skip)}
+    PositionalEncoding, Skip, LastStep)}
 
 
 def from_config(spec: dict[str, Any]) -> Layer:

@@ -1,6 +1,6 @@
 """Layers of sequences, on samples ``(T, n)`` (batches ``(m, T, n)``, batch
 first as PyTorch's ``batch_first=True``): ``RNN``, ``SelfAttention``,
-``PositionalEncoding``, and ``LayerNorm`` (over the last axis, of sequences
+``PositionalEncoding``, ``LastStep``, and ``LayerNorm`` (over the last axis, of sequences
 or flat samples). Each declares its shapes and plan row as the layers of
 ``layers.py`` do; the kernels are ``kernels/rnn.py``, ``kernels/attention.py``
 and ``kernels/norm.py``. See docs/layers.md.
@@ -195,3 +195,13 @@ class PositionalEncoding(Layer):
 
     def config(self) -> dict[str, Any]:
         return {"kind": self.name, "learned": self.learned}
+
+
+class LastStep(Layer):
+    """A sequence's last time step: ``(T, n) -> (n,)``, as ``x[:, -1]`` in
+    PyTorch (what a classifier reads after causal attention, where step T
+    has seen every step). The gradient goes to step T only."""
+    kind = codes.LAST_STEP
+
+    def output_shape(self, in_shape: Shape) -> Shape:
+        return (_sequence(self, in_shape)[1],)

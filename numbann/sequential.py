@@ -181,7 +181,10 @@ class Sequential(Model):
         layers = _expand(_checks.sequence(layers, "layers", "a list of layers"))
         if not layers:
             raise ValueError("a network needs at least one layer (layers is empty)")
-        shapes, rows, W_shapes, b_shapes = [self.input_shape], [], [], []
+        shapes: list[Shape] = [self.input_shape]
+        rows: list[Array] = []
+        W_shapes: list[Shape] = []
+        b_shapes: list[Shape] = []
         p, run = 0, 0
         for l, layer in enumerate(layers, 1):
             if not isinstance(layer, Layer):

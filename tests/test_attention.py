@@ -84,7 +84,7 @@ def sequence_stacks(draw):
             "ln": lambda: nb.LayerNorm("tanh"), "pe": nb.PositionalEncoding,
             "pe_learned": lambda: nb.PositionalEncoding(learned=True)}
     layers = [make[k]() for k in kinds]
-    tail = [nb.RNN(2)] if draw(st.booleans()) else [nb.Flatten()]
+    tail = [draw(st.sampled_from([nb.RNN(2), nb.Flatten(), nb.LastStep()]))]
     net = nb.Sequential((T, d), layers + tail + [nb.Dense(2, "identity")],
                         seed=int(rng.integers(1000)))
     return net, rng.normal(size=(m, T, d)), rng.normal(size=(m, 2))
@@ -103,6 +103,14 @@ def test_backprop_equals_central_differences(problem):
     net, X, Y = problem
     assert agrees(nb.gradcheck(net, X, Y, "mse", eps=1e-6))
     assert agrees(nb.gradcheck(net, X, Y, "mse", eps=1e-6, wrt="input"))
+
+
+def test_last_step_reads_step_T_only():
+    net = nb.Sequential((4, 3), [nb.LastStep(), nb.Dense(2, "identity")], seed=0)
+    X = np.random.default_rng(4).normal(size=(5, 4, 3))
+    np.testing.assert_allclose(net.forward(X), X[:, -1] @ net.W[2].T + net.b[2], atol=1e-14)
+    dX = net.backward(X, np.ones((5, 2))).dX
+    assert not dX[:, :-1].any() and np.allclose(dX[:, -1], net.W[2].sum(axis=0))
 
 
 def test_a_causal_step_does_not_see_the_future():

@@ -24,7 +24,7 @@ CASES = {
                              [("test accuracy", 0.95), ("training time", 0.0)]),
     "xor.py": ("xor.png", [("network accuracy", 1.0)]),
     "cnn_mnist.py": ("cnn_mnist.png", [("test accuracy", 0.85)]),
-    "rnn_sequences.py": ("rnn_sequences.png", [("test accuracy", 0.95)]),
+    "sequence_classification.py": ("sequence_classification.png", [("test accuracy", 0.95)]),
 }
 # MNIST is not shipped: the CNN example must fall back to the 8x8 digits
 # without touching the network
@@ -77,7 +77,7 @@ def test_example_runs_and_reports(script, tmp_path):
         assert abs(float(found.group(1)) - float(found.group(4))) <= 1e-6 * abs(float(found.group(4)))
     if script == "cnn_mnist.py":
         assert "8x8 digits" in stdout and "train-images-idx3-ubyte" in stdout
-    if script == "rnn_sequences.py":  # backpropagation through time shrinks delta_t here
+    if script == "sequence_classification.py":  # backpropagation through time shrinks delta_t here
         assert printed(stdout, "delta ratio ||delta_1|| / ||delta_T||") < 1.0
         assert "matches, equal to rounding" in stdout
     if script == "xor.py":

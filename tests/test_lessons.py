@@ -1238,3 +1238,43 @@ def test_backprop_through_time(runs):
             h = np.tanh(0.25 + s * h + 0.1)
             ratio *= s * (1 - h ** 2)
         close(value(out, f"tanh s = {s}: ||delta_1|| / ||delta_T||"), ratio, rtol=1e-9)
+
+
+def test_gan(runs):
+    out, folder = lesson(runs, "25_gan")
+    samples = np.load(folder / "samples.npz")
+    angles = np.arange(8) * np.pi / 4
+    centres = 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    covered = {}
+    for key in samples.files:
+        epoch, g = int(key.split("_")[1]), samples[key]
+        nearest = np.array([np.min(np.hypot(*(centres - p).T)) for p in g])
+        which = np.array([np.argmin(np.hypot(*(centres - p).T)) for p in g])
+        close(value(out, f"epoch {epoch}: samples near a mode (%)"), 100 * np.mean(nearest < 0.25))
+        counts = np.array([np.sum((which == k) & (nearest < 0.25)) for k in range(8)])
+        covered[epoch] = int(np.sum(counts >= 0.02 * len(g)))
+        assert value(out, f"epoch {epoch}: modes covered") == covered[epoch]
+    first, last = min(covered), max(covered)
+    assert covered[last] > covered[first]
+    assert f"covers {covered[last]} of 8" in out or (covered[last] == 8 and "all 8" in out)
+
+
+def test_attention(runs):
+    out, folder = lesson(runs, "24_attention")
+    assert value(out, "test accuracy (%)") > 90
+    steps = np.load(folder / "steps.npz")
+    T, d_k = 6, 4
+    means = {}
+    for s in sorted({int(k.rsplit("_", 1)[1]) for k in steps.files}):
+        x = steps[f"x_{s}"] + steps[f"table_{s}"]                  # the learned encoding added
+        W = steps[f"W_{s}"]
+        Q, K = x @ W[:d_k].T, x @ W[d_k:2 * d_k].T
+        scores = np.einsum("mk,muk->mu", Q[:, -1], K) / np.sqrt(d_k)   # row T sees every step
+        A_last = np.exp(scores - scores.max(axis=1, keepdims=True))
+        means[s] = (A_last / A_last.sum(axis=1, keepdims=True)).mean(axis=0)
+    first, last = sorted(means)
+    for t in range(T):
+        close(value(out, f"A[T, {t + 1}] at the first step"), means[first][t], rtol=1e-9)
+        close(value(out, f"A[T, {t + 1}] at the last step"), means[last][t], rtol=1e-9)
+    assert means[last][0] > 0.5 and means[last][0] == means[last].max()
+    assert "matches, equal to rounding" in out

@@ -68,6 +68,7 @@ LAYERNORM = 7  # over the last axis of each sample (kernels/norm.py)
 ATTENTION = 8  # single-head self-attention on (T, d) (kernels/attention.py)
 POSENC = 9  # positional encoding added to (T, d) (kernels/attention.py)
 SKIP = 10  # z[l] = a[l-1] + a[P_SKIP_FROM]: the end of a residual block
+LAST_STEP = 11  # a sequence's last time step, (T, n) -> (n,)
 
 # columns of a network's plan: one int64 row per layer l (row l - 1); shapes
 # are per sample, input (C_IN, H_IN, W_IN) and output (C_OUT, H_OUT, W_OUT)

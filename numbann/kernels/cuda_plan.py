@@ -26,7 +26,7 @@ from . import cuda as ck
 from . import cuda_layers as cl
 from . import cuda_sequence as cs
 from .codes import (ATTENTION, AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, H_LR, IDENTITY,
-                    LAYERNORM, MAXPOOL2D, P_ACT, P_CIN, P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH,
+                    LAST_STEP, LAYERNORM, MAXPOOL2D, P_ACT, P_CIN, P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH,
                     P_KIND, P_KW, P_NB, P_NW, P_PAD_H, P_PAD_W, P_RUN, P_SKIP_FROM, P_SKIP_TO,
                     P_STRIDE, P_W, P_WIN, P_WOUT, POSENC, RNN, SKIP, SOFTMAX, TRAIN_UPDATE)
 from .cuda_rnn import rnn_backward, rnn_forward
@@ -127,6 +127,8 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
                                      kh, kw, r[P_FLAG])
             elif kind == POSENC:
                 cs.posenc_forward(theta[wb:wb + r[P_NB]], a_prev, z, m, C, H, r[P_FLAG])
+            elif kind == LAST_STEP:
+                cs.last_step_forward(a_prev, z, m, C, n)
             elif kind == SKIP:
                 src = int(a_off[r[P_SKIP_FROM]])
                 cs.add(a_prev, a_buf[src:src + m * n], z, m * n)
@@ -205,6 +207,8 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
         elif kind == POSENC:
             cs.posenc_backward(grad[wb:wb + r[P_NB]], delta, delta_prev, need_prev, m, C, H,
                                r[P_FLAG])
+        elif kind == LAST_STEP and need_prev:
+            cs.last_step_backward(delta, delta_prev, m, C, n)
         elif kind == SKIP:  # delta[l] flows on to a[l-1] and, kept, to a[source]
             cs.copy(delta, x_buf[int(x_off[l - 1]):], m * n)
         if not need_prev:

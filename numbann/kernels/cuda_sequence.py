@@ -246,3 +246,32 @@ def add(a, b, out, count):
 
 def copy(src, dst, count):
     copy_elements[launch(count)](src, dst, count)
+
+
+# ---------------------------------------------------------------- the last time step
+
+@cuda.jit
+def last_step_elements(a_prev, z, m, T, n):
+    """z[i, j] = a[l-1][i, T-1, j]."""
+    k = cuda.grid(1)
+    if k < m * n:
+        i = k // n
+        z[k] = a_prev[(i * T + T - 1) * n + k - i * n]
+
+
+@cuda.jit
+def last_step_back(delta, delta_prev, m, T, n):
+    """dJ/da[l-1][i, t, j] = delta[l][i, j] at t = T-1, else 0."""
+    k = cuda.grid(1)
+    if k < m * T * n:
+        i = k // (T * n)
+        t = (k - i * T * n) // n
+        delta_prev[k] = delta[i * n + k - (i * T + t) * n] if t == T - 1 else 0.0
+
+
+def last_step_forward(a_prev, z, m, T, n):
+    last_step_elements[launch(m * n)](a_prev, z, m, T, n)
+
+
+def last_step_backward(delta, delta_prev, m, T, n):
+    last_step_back[launch(m * T * n)](delta, delta_prev, m, T, n)

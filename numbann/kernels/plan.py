@@ -32,8 +32,8 @@ BatchNorm running statistics (not trained, saved with the network).
 """
 from .attention import (attention_backward, attention_forward, posenc_backward,
                         posenc_forward)
-from .codes import (ATTENTION, AVGPOOL2D, BATCHNORM, CONV2D, DENSE, DIRECT, LAYERNORM, MAXPOOL2D,
-                    P_ACT, P_ALGO, P_CIN, P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH, P_KIND, P_KW,
+from .codes import (ATTENTION, AVGPOOL2D, BATCHNORM, CONV2D, DENSE, DIRECT, LAST_STEP, LAYERNORM,
+                    MAXPOOL2D, P_ACT, P_ALGO, P_CIN, P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH, P_KIND, P_KW,
                     P_NB, P_NW, P_PAD_H, P_PAD_W, P_RUN, P_SKIP_FROM, P_SKIP_TO, P_STRIDE, P_W,
                     P_WIN, P_WOUT, POSENC, RNN, SKIP)
 from .conv_direct import conv_backward_direct, conv_forward_direct
@@ -130,6 +130,10 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
                               r[P_KW], r[P_FLAG])
         elif kind == POSENC:
             posenc_forward(theta[wb:wb + r[P_NB]], a_prev, z, m, C, H, r[P_FLAG])
+        elif kind == LAST_STEP:  # z[l][i] = a[l-1][i, T-1]
+            for i in range(m):
+                for j in range(n):
+                    z[i * n + j] = a_prev[(i * C + C - 1) * n + j]
         elif kind == SKIP:  # z[l] = a[l-1] + a[source]: the residual block's output
             source = a_buf[a_off[r[P_SKIP_FROM]]:a_off[r[P_SKIP_FROM]] + m * n]
             for k in range(m * n):
@@ -196,6 +200,13 @@ def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off,
                            delta_prev, need_prev, s_buf, m, C, H, r[P_KH], r[P_KW], r[P_FLAG])
     elif kind == POSENC:
         posenc_backward(grad[wb:wb + r[P_NB]], delta, delta_prev, need_prev, m, C, H, r[P_FLAG])
+    elif kind == LAST_STEP:  # dJ/da[l-1][i, t] = delta[l][i] at t = T-1, else 0
+        if need_prev:
+            for k in range(m * n_in):
+                delta_prev[k] = 0.0
+            for i in range(m):
+                for j in range(n):
+                    delta_prev[(i * C + C - 1) * n + j] = delta[i * n + j]
     elif kind == SKIP:  # delta[l] flows on to a[l-1] and, kept, to a[source] (below)
         copy(delta, x_buf[x_off[l - 1]:x_off[l - 1] + m * n])
         if need_prev:

@@ -153,6 +153,8 @@ def forward(spec, a, W, b):
         return rnn_math.output(spec, rnn_math.steps(spec, a, W, b)[0])
     if kind == "SelfAttention":
         return am.attention(spec, a, W)[4]
+    if kind == "LastStep":
+        return a[:, -1]
     if kind == "LayerNorm":
         return am.layernorm(a, W, b)[1]
     if kind == "PositionalEncoding":
@@ -187,6 +189,10 @@ def input_grad(spec, delta, a, W, winners=None, b=None):
         return am.layernorm_backward(delta, a, W)[2]
     if kind == "PositionalEncoding":
         return delta
+    if kind == "LastStep":
+        full = np.zeros((len(delta),) + tuple(spec["in"]))
+        full[:, -1] = delta
+        return full
     return delta.reshape((len(delta),) + tuple(spec["in"]))  # Flatten
 
 

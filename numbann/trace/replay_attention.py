@@ -78,8 +78,16 @@ def skipped_into(arch, l):
                  if arch.kind(k) == "Skip" and arch[k]["source"] == l), 0)
 
 
+def last_step_forward(c, l, out, check):
+    out.append(f"    z[{l}] = a[{l - 1}][T]: the last time step (T = {c.trace.arch[l]['in'][0]})")
+    a_prev = c.a(l - 1)
+    if a_prev is not None:
+        check(c.get(f"z/{l}"), a_prev[:, -1])
+
+
 FORWARD = {"SelfAttention": attention_forward, "LayerNorm": layernorm_forward,
-           "PositionalEncoding": posenc_forward, "Skip": skip_forward}
+           "PositionalEncoding": posenc_forward, "Skip": skip_forward,
+           "LastStep": last_step_forward}
 THROUGH = {
     "SelfAttention": "dQ W_q + dK W_k + dV W_v with dQ = dS K, dK = dS^T Q, dV = A^T delta[{l}] "
                      "W_o, dS = A * (dA - rowsum(dA A)) / sqrt(d_k), dA = delta[{l}] W_o V^T",
@@ -87,6 +95,7 @@ THROUGH = {
                  "dxhat = delta[{l}] gamma",
     "PositionalEncoding": "delta[{l}] (a table is added)",
     "Skip": "delta[{l}] (and, by the skip path, the same delta[{l}] into the block's input)",
+    "LastStep": "delta[{l}] at the last time step, 0 at the others",
 }
 GRADIENTS = {
     "SelfAttention": "dW[{l}] = [dW_q; dW_k; dW_v; dW_o^T] = [sum dQ^T X; sum dK^T X; "

@@ -94,6 +94,8 @@ def signatures(dtype):
         cuda_sequence.position_gradient: (A, A, i64, i64),
         cuda_sequence.copy_elements: (A, A, i64),
         cuda_sequence.add_elements: (A, A, A, i64),
+        cuda_sequence.last_step_elements: (A, A, i64, i64, i64),
+        cuda_sequence.last_step_back: (A, A, i64, i64, i64),
     }
 
 

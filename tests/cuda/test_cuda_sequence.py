@@ -21,6 +21,8 @@ NETS = {
     "attention": lambda: [nb.PositionalEncoding(learned=True), nb.SelfAttention(2, 4),
                           nb.LayerNorm("tanh"), nb.PositionalEncoding(),
                           nb.SelfAttention(3, causal=True), nb.Flatten()],
+    # causal attention read at its last step
+    "last_step": lambda: [nb.SelfAttention(3, causal=True), nb.LastStep()],
     # a transformer encoder block: residual attention, norm, residual per-step feed-forward
     "encoder": lambda: [nb.Residual([nb.SelfAttention(2, causal=True)]), nb.LayerNorm(),
                         nb.Residual([nb.Dense(5, "relu"), nb.Dense(3, "tanh")]), nb.LayerNorm(),

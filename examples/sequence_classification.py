@@ -1,7 +1,7 @@
 """A recurrent network that must remember: the class of a sequence is the
 sign of its first value, and every later step is noise.
 
-    python examples/rnn_sequences.py [--out DIR] [--quick]
+    python examples/sequence_classification.py [--out DIR] [--quick]
 
 An Elman RNN (numbann.RNN, tanh, h_0 = 0) reads T steps and a softmax layer
 reads its last state h_T, so the first value must travel through T - 1
@@ -68,7 +68,7 @@ def main(argv=None):
     right.set_title(f"dJ/dz_t at the first step: ||delta_1|| = {norms[0] / norms[-1]:.3g} "
                     f"||delta_T||" + ("\nshrinking at every step back in time" if shrinks else ""),
                     fontsize=10)
-    print(f"[figure] {plots.save(fig, os.path.join(args.out, 'rnn_sequences.png'))}")
+    print(f"[figure] {plots.save(fig, os.path.join(args.out, 'sequence_classification.png'))}")
 
 
 if __name__ == "__main__":
