@@ -189,12 +189,14 @@ def cold_fit():
     return time.perf_counter() - t
 
 
-def spawn(args, threads, env_extra=None):
+def spawn(args, threads, env_extra=None, script=__file__):
+    """Run ``script --child args... out.json`` in a fresh process with ``threads``
+    pinned; returns what it wrote (or the error)."""
     sys.path.insert(0, HERE)
     from run import env_for
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "out.json")
-        p = subprocess.run([sys.executable, __file__, "--child", *args, path],
+        p = subprocess.run([sys.executable, script, "--child", *args, path],
                            env=env_for(threads, **(env_extra or {})), capture_output=True,
                            text=True, cwd=ROOT, timeout=3600)
         if not os.path.exists(path):

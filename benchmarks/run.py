@@ -7,8 +7,9 @@
 
 Every measurement runs in a fresh child process (child.py / learner.py) whose
 environment pins OMP/MKL/OPENBLAS/NUMBA/VECLIB thread counts before any import.
-The convolutional workload has its own script, ``benchmarks/cnn.py``; its
-section of the report is kept when this one regenerates the rest.
+The convolutional and recurrent workloads have their own scripts,
+``benchmarks/cnn.py`` and ``benchmarks/rnn.py``; their sections of the report
+are kept when this one regenerates the rest.
 """
 import argparse
 import json
@@ -26,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT]
 import cnn  # noqa: E402
+import rnn  # noqa: E402
 import contenders as C  # noqa: E402
 import report  # noqa: E402
 import workloads as W  # noqa: E402
@@ -228,11 +230,12 @@ def main():
     with open(os.path.splitext(a.out)[0] + ".json", "w") as f:  # number lists on one line
         f.write(re.sub(r"\[[-+.\deE,\s]*\]", lambda m: re.sub(r"\s+", "", m.group()),
                        json.dumps(data, indent=1)))
-    kept = ""  # the cnn section (benchmarks/cnn.py) survives a regeneration
+    kept = ""  # the cnn and rnn sections (cnn.py, rnn.py) survive a regeneration
     if os.path.exists(a.out):
         old = open(a.out).read()
-        if cnn.START in old and cnn.END in old:
-            kept = "\n" + old[old.index(cnn.START):old.index(cnn.END) + len(cnn.END)] + "\n"
+        for start, end in ((cnn.START, cnn.END), (rnn.START, rnn.END)):
+            if start in old and end in old:
+                kept += "\n" + old[old.index(start):old.index(end) + len(end)] + "\n"
     with open(a.out, "w") as f:
         f.write(report.render(data) + kept)
     log(f"wrote {a.out} and {os.path.splitext(a.out)[0]}.json in {data['meta']['duration_s']:.0f} s")

@@ -111,7 +111,9 @@ class Diagnostics:
                 **{n: {l: v.tolist() for l, v in getattr(self, n).items()} for n in names}}
 
     def report(self):
-        """A short text: per-layer medians and warnings."""
+        """A short text: per-layer medians over the recorded steps (shares of
+        units as percentages; the symmetry as the largest distance between two
+        units' weight rows, 0 when every unit is identical) and warnings."""
         lines = [f"Diagnostics over {len(self.steps)} recorded steps"]
         acts = self.trace.activations
         for l in range(1, self.L + 1):
@@ -119,10 +121,12 @@ class Diagnostics:
             parts = [f"layer {l} ({acts[l - 1] if arch.dense else arch.describe(l)}):"]
             for name, label in (("grad_norm", "|dW|"), ("update_ratio", "|update|/|W|"),
                                 ("saturation", "saturated"), ("dead", "dead ReLUs"),
-                                ("symmetry", "unit spread")):
+                                ("symmetry", "max distance between units' weight rows")):
                 v = getattr(self, name).get(l)
                 if v is not None and np.any(np.isfinite(v)):
-                    parts.append(f"{label} {num(np.nanmedian(v), 3)}")
+                    median = np.nanmedian(v)
+                    share = name in ("saturation", "dead")   # shares of the layer's units
+                    parts.append(f"{label} {num(100 * median, 4) + '%' if share else num(median, 3)}")
             lines.append("  " + "  ".join(parts))
         lines += ["  warning: " + w for w in self.warnings()]
         return Text("\n".join(lines))
