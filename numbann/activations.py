@@ -48,7 +48,7 @@ class Activation:
             raise ValueError(f"upstream must have the shape of z, {z.shape}, "
                              f"got {np.shape(upstream)}")
         backprop_activation(self.code, self.alpha, z2, self(z2), delta, 1.0)
-        return delta.reshape(z.shape)
+        return np.asarray(delta.reshape(z.shape))
 
     def __repr__(self) -> str:
         extra = f", alpha={self.alpha}" if self.code in (codes.LEAKY_RELU, codes.ELU) else ""

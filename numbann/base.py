@@ -153,7 +153,8 @@ class Model:
 
     @property
     def output_activation(self) -> Activation:
-        return self.layers[-1].activation
+        last: Activation = self.layers[-1].activation
+        return last
 
     def gradient(self, X: ArrayLike, Y: ArrayLike, loss: str | Loss = "mse") -> tuple[float, Array]:
         """(J, dJ/dtheta): the loss on the batch and the flat gradient."""
@@ -215,7 +216,7 @@ class Model:
         a = self.forward(X)
         name = self.output_activation.name
         if name == "softmax":
-            return a.argmax(axis=1)
+            return np.asarray(a.argmax(axis=1))
         if name in ("sigmoid", "step"):
             labels = (a > 0.5).astype(np.int64)
             return labels[:, 0] if labels.shape[1] == 1 else labels

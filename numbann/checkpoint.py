@@ -186,7 +186,7 @@ class Resumed:
     @property
     def epoch(self) -> int:
         """Epochs the run has done (across its fits)."""
-        return self.net._fit_state.epoch
+        return int(self.net._fit_state.epoch)
 
     @property
     def remaining(self) -> int:

@@ -272,4 +272,4 @@ def log_softmax_grad(z: ArrayLike, upstream: ArrayLike) -> Array:
     _checks.real_dtype(upstream, "upstream")
     if upstream.shape != z.shape:
         raise ValueError(f"upstream must have the shape of z, {z.shape}, got {upstream.shape}")
-    return upstream - softmax(z) * np.sum(upstream, axis=-1, keepdims=True)
+    return np.asarray(upstream - softmax(z) * np.sum(upstream, axis=-1, keepdims=True))

@@ -42,7 +42,7 @@ class Loss:
 
     def scale(self, m: int, n: int) -> float:
         """The reduction factor s in J = s * sum(...) for m rows and n outputs."""
-        return batch_scale(*self.scale_parts(), m, n)
+        return float(batch_scale(*self.scale_parts(), m, n))
 
     def check_output(self, activation: "Activation") -> None:
         """Raise if this loss cannot follow the network's output activation."""

@@ -196,10 +196,10 @@ class Network(Model):
         m = len(X)
         ws = self.workspace(m)
         ws.a(0, m)[...] = X
-        return cpu.loss_and_gradient(
+        return float(cpu.loss_and_gradient(
             self.theta, grad, self.sizes, self.acts, self.alphas, self.p_off,
             ws.a_buf, ws.a_off, ws.z_buf, ws.z_off, ws.delta_buf, m, Y,
-            loss.code, loss.scale(m, self.n_outputs), self.no_dropout, NO_SEED)
+            loss.code, loss.scale(m, self.n_outputs), self.no_dropout, NO_SEED))
 
     def _backward(self, X: Array, upstream: Array, grad: Array) -> float:
         """Forward pass, delta[L] = upstream * g'(z[L]), backward pass; returns
@@ -219,7 +219,7 @@ class Network(Model):
 
     def _input_gradient(self, X: Array) -> Array:
         """dJ/da[0] = delta[1] @ W[1], from the pass just run on X."""
-        return self._workspace.delta(1, len(X)) @ self.W[1]
+        return np.asarray(self._workspace.delta(1, len(X)) @ self.W[1])
 
     def evaluate(self, X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse") -> float:
         """J on the whole set (X, Y), computed in chunks (no gradient)."""

@@ -449,7 +449,7 @@ def newton_hessian(grad_fn: Callable[[Array], ArrayLike], theta: ArrayLike,
             raise ValueError(f"grad_fn must return a flat gradient of length {P}, "
                              f"got shape {gp.shape}")
         H[:, i] = (gp - gm) / (up_step + down_step)
-    return 0.5 * (H + H.T)
+    return np.asarray(0.5 * (H + H.T))
 
 
 class Newton(Optimizer):

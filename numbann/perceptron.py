@@ -58,11 +58,11 @@ class Perceptron:
 
     @property
     def threshold(self) -> float:
-        return -self.b[0]
+        return float(-self.b[0])
 
     def predict(self, X: ArrayLike) -> Array:
         X = _checks.inputs(X, self.n_inputs, np.float64)
-        return (X @ self.w + self.b[0] > 0).astype(np.int64)
+        return np.asarray(X @ self.w + self.b[0] > 0, dtype=np.int64)
 
     def fit(self, X: ArrayLike, y: ArrayLike, epochs: int = 100) -> "Perceptron":
         """Apply the rule epoch by epoch until an epoch makes no mistake.

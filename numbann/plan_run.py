@@ -49,5 +49,6 @@ class PlanRun(training._Run):
     def _batch_gradient(self, order: Array, start: int, m: int, t: int) -> tuple[float, int]:
         """One step's gradient on rows order[start:start+m] (training._Run.stepwise
         runs the steps from Python with it, calling a trace's recorder)."""
-        return plan_train.batch_gradient(self._step_args(), order, start, m,
-                                         self.loss.scale(m, self.net.n_outputs), t)
+        J, status = plan_train.batch_gradient(self._step_args(), order, start, m,
+                                              self.loss.scale(m, self.net.n_outputs), t)
+        return float(J), int(status)

@@ -91,7 +91,7 @@ def _prepare(net: "Model", Y: Array, metric: str) -> Array:
             if tied.size:
                 raise ValueError(f"Y row {tied[0]} has no single largest entry ({Y[tied[0]]}): "
                                  "metric='argmax' needs labels (m,) or one-hot rows")
-            return Y.argmax(axis=1)
+            return np.asarray(Y.argmax(axis=1))
         if Y.ndim == 1 or (Y.ndim == 2 and Y.shape[1] == 1):
             return _checks.class_labels(Y.reshape(-1), k, "Y")
         raise ValueError(f"Y has shape {Y.shape} but the network has {k} outputs: "

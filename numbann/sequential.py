@@ -273,7 +273,7 @@ class Sequential(Model):
     def _bn_row(self, l: int) -> Array:
         if l not in self._batchnorms():
             raise ValueError(f"layer {l} is not a BatchNorm layer")
-        return self.plan[l - 1]
+        return np.asarray(self.plan[l - 1])
 
     @property
     def n_outputs(self) -> int:
@@ -331,10 +331,10 @@ class Sequential(Model):
         self.check_batch(m)
         ws = self.workspace(m)
         ws.a(0, m)[...] = X
-        return plan_loss_and_gradient(
+        return float(plan_loss_and_gradient(
             self.plan, self.theta, grad, self.running, self.alphas, *ws.buffers(), m,
             Y.reshape(-1), loss.code, loss.scale(m, self.n_outputs),
-            self.no_dropout if keep is None else keep, seed, codes.TRAIN)
+            self.no_dropout if keep is None else keep, seed, codes.TRAIN))
 
     def _backward(self, X: Array, upstream: Array, grad: Array) -> float:
         """A training step's forward pass, delta[L] = upstream * g'(z[L]), the

@@ -166,7 +166,7 @@ class _Base(BaseEstimator):
     def _forward(self, X: Any) -> Array:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self._dtype())
-        return self.network_.forward(_writable(self._reshape(X)))
+        return np.asarray(self.network_.forward(_writable(self._reshape(X))))
 
 
 class _Classifier(ClassifierMixin, _Base):
@@ -217,7 +217,7 @@ class _Classifier(ClassifierMixin, _Base):
 
     def predict(self, X: ArrayLike) -> Array:
         check_is_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
 
 
 def _mlp_build(est: Any, n_in: int, n_out: int, seed: int, output: str) -> Model:

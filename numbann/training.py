@@ -110,11 +110,12 @@ class _Run:
         """The gradient of step t on rows order[start:start+m] into self.grad,
         the batch in the workspace: returns (J, status)."""
         net, ws, loss = self.net, self.ws, self.loss
-        return cpu_train.batch_gradient(
+        J, status = cpu_train.batch_gradient(
             net.theta, self.grad, net.sizes, net.acts, net.alphas, net.p_off, ws.a_buf,
             ws.a_off, ws.z_buf, ws.z_off, ws.delta_buf, ws.y_buf, self.X, self.Y, order,
             start, m, loss.code, loss.scale(m, net.n_outputs), self.keep, self.seed, t,
             self.l1, self.l2, self.clip_value, self.clip_norm)
+        return float(J), int(status)
 
     def _batch_grad_fn(self, rows: Array) -> Callable[[Array], Array]:
         """theta -> dJ/dtheta on this batch (for Newton's finite-difference Hessian)."""
