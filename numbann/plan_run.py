@@ -42,7 +42,8 @@ class PlanRun(training._Run):
         c, per_row, per_output = self.loss.scale_parts()
         status, done = plan_train.train_epochs(
             self._step_args(), opt.state, opt.hyper, opt.code, opt.t, lrs, orders,
-            self.batch_size, c, per_row, per_output, self.net.n_outputs, step_losses, self.stop)
+            self.batch_size, c, per_row, per_output, self.net.n_outputs, step_losses, self.stop,
+            self.net.sequences)
         opt.t += done
         return status, done
 
@@ -50,5 +51,6 @@ class PlanRun(training._Run):
         """One step's gradient on rows order[start:start+m] (training._Run.stepwise
         runs the steps from Python with it, calling a trace's recorder)."""
         J, status = plan_train.batch_gradient(self._step_args(), order, start, m,
-                                              self.loss.scale(m, self.net.n_outputs), t)
+                                              self.loss.scale(m, self.net.n_outputs), t,
+                                              self.net.sequences)
         return float(J), int(status)

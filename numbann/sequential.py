@@ -20,8 +20,7 @@ from ._typing import Array, ArrayLike, DTypeLike
 from .kernels import codes
 from .kernels.conv_direct import scratch_size
 from .kernels.cpu import backprop_activation
-from .kernels.plan import (plan_backward, plan_forward, plan_input_gradient, plan_loss,
-                           plan_loss_and_gradient)
+from .kernels.plan import PASSES, plan_loss
 from .layers import Layer, Shape
 from .residual import Residual, Skip
 from .base import FORWARD_CHUNK, NO_SEED, LayerList, Model
@@ -215,6 +214,8 @@ class Sequential(Model):
                              "sample: end with Flatten() and a Dense layer")
         self.layers, self.L, self.shapes = layers, len(layers), shapes
         self.plan = np.array(rows, np.int64)
+        # layers of sequences in the plan: their kernels are compiled into its passes
+        self.sequences = bool(np.any(self.plan[:, codes.P_KIND] >= codes.RNN))
         self.alphas = np.array([ly.activation.alpha for ly in layers], np.float64)
         self._W_shapes, self._b_shapes = W_shapes, b_shapes
         self.theta = np.zeros(p, self.dtype)
@@ -296,8 +297,8 @@ class Sequential(Model):
         for start in range(0, m, ws.capacity):
             k = min(ws.capacity, m - start)
             ws.a(0, k)[...] = X[start:start + k]
-            plan_forward(self.plan, self.theta, self.running, self.alphas, *_fwd(ws), k,
-                         self.no_dropout, NO_SEED, codes.EVAL)
+            PASSES[self.sequences][0](self.plan, self.theta, self.running, self.alphas,
+                                      *_fwd(ws), k, self.no_dropout, NO_SEED, codes.EVAL)
             yield start, k, ws
 
     def forward(self, X: ArrayLike) -> Array:
@@ -331,7 +332,7 @@ class Sequential(Model):
         self.check_batch(m)
         ws = self.workspace(m)
         ws.a(0, m)[...] = X
-        return float(plan_loss_and_gradient(
+        return float(PASSES[self.sequences][3](
             self.plan, self.theta, grad, self.running, self.alphas, *ws.buffers(), m,
             Y.reshape(-1), loss.code, loss.scale(m, self.n_outputs),
             self.no_dropout if keep is None else keep, seed, codes.TRAIN))
@@ -343,22 +344,24 @@ class Sequential(Model):
         self.check_batch(m)
         ws = self.workspace(m)
         ws.a(0, m)[...] = X
-        plan_forward(self.plan, self.theta, self.running, self.alphas, *_fwd(ws), m,
-                     self.no_dropout, NO_SEED, codes.TRAIN)
+        forward, backward = PASSES[self.sequences][:2]
+        forward(self.plan, self.theta, self.running, self.alphas, *_fwd(ws), m, self.no_dropout,
+                NO_SEED, codes.TRAIN)
         delta = ws.delta(L, m)
         delta[...] = upstream
         backprop_activation(self.plan[L - 1, codes.P_ACT], self.alphas[L - 1], ws.z(L, m),
                             ws.a(L, m), delta, 1.0)
-        plan_backward(self.plan, self.theta, grad, self.alphas, *ws.buffers(), m,
-                      self.no_dropout, NO_SEED, codes.TRAIN)
+        backward(self.plan, self.theta, grad, self.alphas, *ws.buffers(), m, self.no_dropout,
+                 NO_SEED, codes.TRAIN)
         return float(np.sum(upstream * ws.a(L, m)))
 
     def _input_gradient(self, X: Array) -> Array:
         """dJ/da[0], shaped like X: layer 1's backward step taken through to its
         input, from the delta[1] of the pass just run on X."""
         dX = np.empty_like(X)
-        plan_input_gradient(self.plan, self.theta, np.zeros_like(self.theta), self.alphas,
-                            *self._workspace.buffers(), len(X), dX.reshape(-1), codes.TRAIN)
+        PASSES[self.sequences][2](self.plan, self.theta, np.zeros_like(self.theta), self.alphas,
+                                  *self._workspace.buffers(), len(X), dX.reshape(-1),
+                                  codes.TRAIN)
         return dX
 
     def evaluate(self, X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse") -> float:

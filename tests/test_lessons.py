@@ -1238,6 +1238,12 @@ def test_backprop_through_time(runs):
             h = np.tanh(0.25 + s * h + 0.1)
             ratio *= s * (1 - h ** 2)
         close(value(out, f"tanh s = {s}: ||delta_1|| / ||delta_T||"), ratio, rtol=1e-9)
+    norm = value(out, "||dJ/dtheta|| before clipping")
+    assert norm > 1.0                                      # exploding: the clip is active
+    close(value(out, "one SGD step (lr 0.01), clip_norm = None: ||theta change||"), 0.01 * norm,
+          rtol=1e-9)
+    close(value(out, "one SGD step (lr 0.01), clip_norm = 1.0: ||theta change||"), 0.01,
+          rtol=1e-9)
 
 
 def test_gan(runs):

@@ -68,6 +68,30 @@ L.say(f"With s = 1.1 the tanh states grow until they saturate: |h_t| reaches {h_
       f"makes delta vanish ({norms['tanh', 1.1][0] / norms['tanh', 1.1][-1]:.4g}) where "
       f"ReLU's exploded.")
 
+L.section("Clipping the exploding gradient (relu, s = 1.1)")
+exploding = nb.Sequential((T, 1), [nb.RNN(H, "relu"), nb.Dense(1, "identity")], seed=0)
+exploding.W_x[1] = np.full((H, 1), 0.5)
+exploding.W_h[1] = 1.1 * np.eye(H)
+exploding.b[1] = np.full(H, 1.0)
+grad_norm = np.linalg.norm(exploding.gradient(X, np.zeros((1, 1)), "mse")[1])
+L.value("||dJ/dtheta|| before clipping", grad_norm)
+changes = []
+for clip in (None, 1.0):
+    run = exploding.copy()
+    before = run.theta.copy()
+    run.fit(X, np.zeros((1, 1)), loss="mse", optimizer=nb.SGD(lr=0.01), epochs=1, batch_size=1,
+            verbose=0, clip_norm=clip)
+    changes.append(run.theta - before)
+    step = np.linalg.norm(changes[-1])
+    L.value(f"one SGD step (lr 0.01), clip_norm = {clip}: ||theta change||", step)
+    expected = 0.01 * (grad_norm if clip is None else min(grad_norm, clip))
+    check(np.isclose(step, expected, rtol=1e-9), "the step is not lr times the (clipped) norm")
+cosine = changes[0] @ changes[1] / (np.linalg.norm(changes[0]) * np.linalg.norm(changes[1]))
+check(cosine > 1 - 1e-9, "clipping changed the step's direction")
+L.say(f"clip_norm = 1 rescales the gradient to norm 1 when it is larger (here "
+      f"{grad_norm:.4g}): the step shrinks from {0.01 * grad_norm:.4g} to 0.01, the usual cure "
+      f"for gradients exploding through time, while its direction is kept.")
+
 steps = np.arange(1, T + 1)
 fig, axes = plots.figure(10.0, 3.8, ncols=2)
 for ax, g in zip(axes, ("relu", "tanh")):

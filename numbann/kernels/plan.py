@@ -30,19 +30,18 @@ layer's im2col rows, a BatchNorm layer's batch statistics and xhat);
 ``s_buf``, scratch shared by the conv layers. ``running`` holds the
 BatchNorm running statistics (not trained, saved with the network).
 """
-from .attention import (attention_backward, attention_forward, posenc_backward,
-                        posenc_forward)
-from .codes import (ATTENTION, AVGPOOL2D, BATCHNORM, CONV2D, DENSE, DIRECT, LAST_STEP, LAYERNORM,
-                    MAXPOOL2D, P_ACT, P_ALGO, P_CIN, P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH, P_KIND, P_KW,
-                    P_NB, P_NW, P_PAD_H, P_PAD_W, P_RUN, P_SKIP_FROM, P_SKIP_TO, P_STRIDE, P_W,
-                    P_WIN, P_WOUT, POSENC, RNN, SKIP)
+from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, DIRECT, MAXPOOL2D, P_ACT, P_ALGO, P_CIN,
+                    P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH, P_KIND, P_KW, P_NW, P_PAD_H, P_PAD_W,
+                    P_RUN, P_STRIDE, P_W, P_WIN, P_WOUT)
 from .conv_direct import conv_backward_direct, conv_forward_direct
 from .conv import (avgpool_backward, avgpool_forward, conv_backward, conv_forward,
                    maxpool_backward, maxpool_forward)
 from .cpu import (PLAIN, TRANSPOSED, activate_rows, apply_dropout, backprop_rows, gemm, inlined,
                   jit, loss_rows)
-from .norm import batchnorm_backward, batchnorm_forward, layernorm_backward, layernorm_forward
-from .rnn import rnn_backward, rnn_forward
+from .norm import batchnorm_backward, batchnorm_forward
+from numba import literally
+
+from .plan_sequence import backward_other, forward_other, skip_into
 
 
 @inlined
@@ -69,15 +68,6 @@ def dense_backward(Wt, dW, db, delta, a_prev, delta_prev, need_prev, m, n_in, n)
 
 
 @inlined
-def copy(src, dst):
-    """dst = src, element by element (Flatten: the same numbers, row-major).
-    A loop, not ``dst[:] = src``: numba's slice assignment compiles a shape
-    check with a formatted error message, 3.7 s of a cold start (measured)."""
-    for k in range(src.size):
-        dst[k] = src[k]
-
-
-@inlined
 def layer_sizes(r):
     """(n_in, n): values per sample into and out of the layer of plan row r."""
     return r[P_CIN] * r[P_HIN] * r[P_WIN], r[P_COUT] * r[P_HOUT] * r[P_WOUT]
@@ -85,10 +75,13 @@ def layer_sizes(r):
 
 @jit
 def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
-                 i_buf, i_off, s_buf, m, keep, seed, mode):
+                 i_buf, i_off, s_buf, m, keep, seed, mode, sequences):
     """Forward pass over m rows whose a[0] is in a_buf: for l = 1..L,
     z[l] = f_l(a[l-1]), a[l] = g_l(z[l]), then (keep[l-1] < 1, training)
-    inverted dropout on a[l]. ``mode``: EVAL, TRAIN or TRAIN_UPDATE (codes.py)."""
+    inverted dropout on a[l]. ``mode``: EVAL, TRAIN or TRAIN_UPDATE (codes.py);
+    ``sequences``: whether the plan has layers of sequences (compiled as a
+    literal: see ``plan_sequence.py``)."""
+    literally(sequences)
     for l in range(1, plan.shape[0] + 1):
         r = plan[l - 1]
         kind = r[P_KIND]
@@ -119,27 +112,9 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
         elif kind == BATCHNORM:
             batchnorm_forward(theta[w:wb], theta[wb:wb + C], running[r[P_RUN]:r[P_RUN] + 2 * C],
                               a_prev, z, x_buf[x_off[l - 1]:], m, C, H * W, mode)
-        elif kind == RNN:  # C = T steps of H = n_in values; P_NB = hidden units
-            rnn_forward(theta[w:wb], theta[wb:wb + r[P_NB]], a_prev, z, x_buf[x_off[l - 1]:],
-                        m, C, H, r[P_NB], r[P_ACT], alphas[l - 1], r[P_FLAG])
-        elif kind == LAYERNORM:  # rows of P_KH values, each normalized on its own
-            layernorm_forward(theta[w:wb], theta[wb:wb + r[P_KH]], a_prev, z,
-                              x_buf[x_off[l - 1]:], m * n_in // r[P_KH], r[P_KH])
-        elif kind == ATTENTION:  # C = T steps of H = d values; d_k, d_v in P_KH, P_KW
-            attention_forward(theta[w:wb], a_prev, z, x_buf[x_off[l - 1]:], m, C, H, r[P_KH],
-                              r[P_KW], r[P_FLAG])
-        elif kind == POSENC:
-            posenc_forward(theta[wb:wb + r[P_NB]], a_prev, z, m, C, H, r[P_FLAG])
-        elif kind == LAST_STEP:  # z[l][i] = a[l-1][i, T-1]
-            for i in range(m):
-                for j in range(n):
-                    z[i * n + j] = a_prev[(i * C + C - 1) * n + j]
-        elif kind == SKIP:  # z[l] = a[l-1] + a[source]: the residual block's output
-            source = a_buf[a_off[r[P_SKIP_FROM]]:a_off[r[P_SKIP_FROM]] + m * n]
-            for k in range(m * n):
-                z[k] = a_prev[k] + source[k]
-        else:  # FLATTEN
-            copy(a_prev, z)
+        else:  # Flatten, the layers of sequences (kernels/plan_sequence.py)
+            forward_other(sequences, r, l, theta, alphas, a_buf, a_off, x_buf, x_off, a_prev, z,
+                          m, n_in, n)
         a = a_buf[a_off[l]:a_off[l] + m * n]
         activate_rows(r[P_ACT], alphas[l - 1], z, a, m, n)
         if keep[l - 1] < 1.0:
@@ -148,7 +123,7 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
 
 @inlined
 def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf, x_off,
-                   i_buf, i_off, s_buf, m, delta_prev, need_prev, mode):
+                   i_buf, i_off, s_buf, m, delta_prev, need_prev, mode, sequences):
     """Layer l's backward step from delta[l] = dJ/dz[l] in delta_buf: dW[l] and
     db[l] into grad, and when ``need_prev`` dJ/da[l-1] (through f_l) into
     delta_prev (m rows of a[l-1]'s size)."""
@@ -187,52 +162,26 @@ def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off,
     elif kind == BATCHNORM:
         batchnorm_backward(theta[w:wb], grad[w:wb], grad[wb:wb + C], delta,
                            x_buf[x_off[l - 1]:], delta_prev, need_prev, m, C, H * W, mode)
-    elif kind == RNN:
-        rnn_backward(theta[w:wb], grad[w:wb], grad[wb:wb + r[P_NB]], delta, a_prev,
-                     x_buf[x_off[l - 1]:], delta_prev, need_prev, s_buf, m, C, H, r[P_NB],
-                     r[P_ACT], alphas[l - 1], r[P_FLAG])
-    elif kind == LAYERNORM:
-        layernorm_backward(theta[w:wb], grad[w:wb], grad[wb:wb + r[P_KH]], delta,
-                           x_buf[x_off[l - 1]:], delta_prev, need_prev, m * n_in // r[P_KH],
-                           r[P_KH])
-    elif kind == ATTENTION:
-        attention_backward(theta[w:wb], grad[w:wb], delta, a_prev, x_buf[x_off[l - 1]:],
-                           delta_prev, need_prev, s_buf, m, C, H, r[P_KH], r[P_KW], r[P_FLAG])
-    elif kind == POSENC:
-        posenc_backward(grad[wb:wb + r[P_NB]], delta, delta_prev, need_prev, m, C, H, r[P_FLAG])
-    elif kind == LAST_STEP:  # dJ/da[l-1][i, t] = delta[l][i] at t = T-1, else 0
-        if need_prev:
-            for k in range(m * n_in):
-                delta_prev[k] = 0.0
-            for i in range(m):
-                for j in range(n):
-                    delta_prev[(i * C + C - 1) * n + j] = delta[i * n + j]
-    elif kind == SKIP:  # delta[l] flows on to a[l-1] and, kept, to a[source] (below)
-        copy(delta, x_buf[x_off[l - 1]:x_off[l - 1] + m * n])
-        if need_prev:
-            copy(delta, delta_prev)
-    elif need_prev:  # FLATTEN
-        copy(delta, delta_prev)
-    skip = r[P_SKIP_TO]
-    if need_prev and skip > 0:  # the input of a residual block also reaches its Skip layer
-        kept = x_buf[x_off[skip - 1]:x_off[skip - 1] + m * n_in]
-        for k in range(m * n_in):
-            delta_prev[k] += kept[k]
+    else:  # Flatten, the layers of sequences, a residual block's input (plan_sequence.py)
+        backward_other(sequences, r, l, theta, grad, alphas, x_buf, x_off, s_buf, a_prev, delta,
+                       delta_prev, need_prev, m, n_in, n)
+    skip_into(sequences, r, x_buf, x_off, delta_prev, need_prev, m, n_in)
 
 
 @jit
 def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
-                  x_off, i_buf, i_off, s_buf, m, keep, seed, mode):
+                  x_off, i_buf, i_off, s_buf, m, keep, seed, mode, sequences):
     """Backward pass, given delta[L] = dJ/dz[L] in delta_buf: for l = L..1,
     dW[l] and db[l] into grad, and for l > 1 delta[l-1] = dJ/da[l-1] (through
     f_l) times the dropout mask / keep, times g'_{l-1}(z[l-1])."""
+    literally(sequences)
     for l in range(plan.shape[0], 0, -1):
         n_in = layer_sizes(plan[l - 1])[0]
         need_prev = l > 1
         delta_prev = delta_buf[z_off[l - 2]:z_off[l - 2] + m * n_in] if need_prev \
             else delta_buf[:0]
         layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf,
-                       x_off, i_buf, i_off, s_buf, m, delta_prev, need_prev, mode)
+                       x_off, i_buf, i_off, s_buf, m, delta_prev, need_prev, mode, sequences)
         if need_prev:
             if keep[l - 2] < 1.0:
                 apply_dropout(delta_prev, keep[l - 2], seed, a_off[l - 1])
@@ -244,26 +193,28 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
 
 @jit
 def plan_input_gradient(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf,
-                        x_buf, x_off, i_buf, i_off, s_buf, m, dX, mode):
+                        x_buf, x_off, i_buf, i_off, s_buf, m, dX, mode, sequences):
     """dJ/da[0] (= dJ/dX) into dX (flat, m rows), after a backward pass left
     delta[1] in delta_buf: layer 1's backward step taken through to its input
     (f_1's input gradient, as for the hidden layers); its dW[1] and db[1] go
     into ``grad``, a scratch vector."""
+    literally(sequences)
     layer_backward(plan, 1, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf, x_off,
-                   i_buf, i_off, s_buf, m, dX, True, mode)
+                   i_buf, i_off, s_buf, m, dX, True, mode, sequences)
 
 
 @jit
 def plan_loss_and_gradient(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
                            delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale,
-                           keep, seed, mode):
+                           keep, seed, mode, sequences):
     """One forward and backward pass: returns J, writes dJ/dtheta into grad
     (y: the targets, flat row-major (m, n_L))."""
+    literally(sequences)
     plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
-                 i_buf, i_off, s_buf, m, keep, seed, mode)
+                 i_buf, i_off, s_buf, m, keep, seed, mode, sequences)
     J = plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale)
     plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
-                  x_off, i_buf, i_off, s_buf, m, keep, seed, mode)
+                  x_off, i_buf, i_off, s_buf, m, keep, seed, mode, sequences)
     return J
 
 
@@ -277,3 +228,41 @@ def plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, s
                      a_buf[a_off[L]:a_off[L] + m * n], y[:m * n], delta_buf[zo:zo + m * n],
                      m, n)
 
+
+
+def _called_from_python(sequences):
+    """The passes as Python calls them, ``sequences`` fixed (a constant, so the
+    literal is there at once; a Python call of a ``literally`` function would
+    take numba's slow path on every call)."""
+
+    @jit
+    def forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
+                i_off, s_buf, m, keep, seed, mode):
+        plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
+                     i_buf, i_off, s_buf, m, keep, seed, mode, sequences)
+
+    @jit
+    def backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
+                 i_buf, i_off, s_buf, m, keep, seed, mode):
+        plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
+                      x_off, i_buf, i_off, s_buf, m, keep, seed, mode, sequences)
+
+    @jit
+    def input_gradient(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
+                       x_off, i_buf, i_off, s_buf, m, dX, mode):
+        plan_input_gradient(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf,
+                            x_buf, x_off, i_buf, i_off, s_buf, m, dX, mode, sequences)
+
+    @jit
+    def loss_and_gradient(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
+                          delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
+                          seed, mode):
+        return plan_loss_and_gradient(plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
+                                      z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y,
+                                      loss, scale, keep, seed, mode, sequences)
+
+    return forward, backward, input_gradient, loss_and_gradient
+
+
+# what Python calls, index [sequences]: (forward, backward, input_gradient, loss_and_gradient)
+PASSES = (_called_from_python(False), _called_from_python(True))

@@ -36,9 +36,10 @@ def plan_penalize_and_clip(plan, theta, grad, l1, l2, clip_value, clip_norm):
 
 
 @inlined
-def train_step(args, order, start, m, scale, t):
+def train_step(args, order, start, m, scale, t, sequences):
     """One training step on batch rows order[start:start+m]: returns (J, status).
-    The running statistics of BatchNorm layers are updated (TRAIN_UPDATE)."""
+    The running statistics of BatchNorm layers are updated (TRAIN_UPDATE).
+    ``sequences``: whether the plan has layers of sequences (a literal)."""
     (theta, grad, plan, running, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
      i_buf, i_off, s_buf, y_buf, X, Y, loss, keep, seed, l1, l2, clip_value, clip_norm) = args
     n_in = X.shape[1]
@@ -47,27 +48,27 @@ def train_step(args, order, start, m, scale, t):
     gather_rows(Y, order, start, m, y)
     step_seed = mix64(np.uint64(seed) + np.uint64(t))
     plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
-                 i_buf, i_off, s_buf, m, keep, step_seed, TRAIN_UPDATE)
+                 i_buf, i_off, s_buf, m, keep, step_seed, TRAIN_UPDATE, sequences)
     J = plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale)
     if not math.isfinite(J):
         return J, LOSS_NOT_FINITE
     plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
-                  x_off, i_buf, i_off, s_buf, m, keep, step_seed, TRAIN_UPDATE)
+                  x_off, i_buf, i_off, s_buf, m, keep, step_seed, TRAIN_UPDATE, sequences)
     norm = plan_penalize_and_clip(plan, theta, grad, l1, l2, clip_value, clip_norm)
     if not math.isfinite(norm):
         return J, GRAD_NOT_FINITE
     return J, OK
 
 
-@jit
-def batch_gradient(args, order, start, m, scale, t):
+def batch_gradient(args, order, start, m, scale, t, sequences):
     """One step's gradient (``train_step``) without the update, for fit's
-    step-by-step path; ``args`` as ``train_epochs``' ``step_args``."""
-    return train_step(args, order, start, m, scale, t)
+    step-by-step path; ``args`` as ``train_epochs``' ``step_args``;
+    ``sequences``: whether the plan has layers of sequences."""
+    return _STEP[bool(sequences)](args, order, start, m, scale, t)
 
 
 def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scale_c,
-                 per_row, per_output, n_out, step_losses, stop):
+                 per_row, per_output, n_out, step_losses, stop, sequences):
     """Epochs e = 0..E-1 over the row orders ``orders[e]``: for each batch s,
     eta = lrs[e, s], then theta <- update(theta, dJ/dtheta) with optimizer
     ``opt``. The loss scale is s = scale_c / (m if per_row) / (n_L if
@@ -75,8 +76,9 @@ def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scal
     gradient it stops before updating; INTERRUPTED after the step in which
     ``stop[0]`` is set. ``step_args``: the tuple of
     ``train_step`` (theta, grad, plan, running, alphas, workspaces, X, Y, loss,
-    keep, seed, l1, l2, clip_value, clip_norm)."""
-    entry = _EPOCHS.get(opt)
+    keep, seed, l1, l2, clip_value, clip_norm); ``sequences``: whether the plan
+    has layers of sequences (``plan.plan_forward``)."""
+    entry = _EPOCHS[bool(sequences)].get(opt)
     if entry is None:
         raise ValueError("train_epochs: Newton's method is not a fused update"
                          if opt == OPT_NEWTON else "train_epochs: unknown optimizer code")
@@ -85,8 +87,9 @@ def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scal
 
 
 @inlined
-def epochs(rule, step_args, loop_args):
-    """train_epochs' loop for the optimizer code ``rule`` (a constant where inlined)."""
+def epochs(rule, step_args, loop_args, sequences):
+    """train_epochs' loop for the optimizer code ``rule`` (a constant where
+    inlined); ``sequences`` as for ``train_step``."""
     (state, hyper, opt, t0, lrs, orders, batch_size, scale_c, per_row, per_output, n_out,
      step_losses, stop) = loop_args
     theta = step_args[0]
@@ -102,7 +105,7 @@ def epochs(rule, step_args, loop_args):
             m = min(batch_size, n - start)
             scale = batch_scale(scale_c, per_row, per_output, m, n_out)
             t += 1
-            J, status = train_step(step_args, order, start, m, scale, t)
+            J, status = train_step(step_args, order, start, m, scale, t, sequences)
             step_losses[e, s] = J
             if status != OK:
                 return status, t - t0 - 1
@@ -114,30 +117,24 @@ def epochs(rule, step_args, loop_args):
     return OK, t - t0
 
 
-@entry
-def _epochs_sgd(step_args, loop_args):
-    return epochs(OPT_SGD, step_args, loop_args)
+def _compiled(rule, sequences):
+    """The epoch loop of optimizer ``rule`` for plans with or without layers of
+    sequences: two constants closed over (numba's cache keys a closure by
+    their values), so the passes get their literal at once."""
+
+    @entry
+    def loop(step_args, loop_args):
+        return epochs(rule, step_args, loop_args, sequences)
+    return loop
 
 
-@entry
-def _epochs_adagrad(step_args, loop_args):
-    return epochs(OPT_ADAGRAD, step_args, loop_args)
+def _compiled_step(sequences):
+    @jit
+    def step(args, order, start, m, scale, t):
+        return train_step(args, order, start, m, scale, t, sequences)
+    return step
 
 
-@entry
-def _epochs_rmsprop(step_args, loop_args):
-    return epochs(OPT_RMSPROP, step_args, loop_args)
-
-
-@entry
-def _epochs_adam(step_args, loop_args):
-    return epochs(OPT_ADAM, step_args, loop_args)
-
-
-@entry
-def _epochs_adamw(step_args, loop_args):
-    return epochs(OPT_ADAMW, step_args, loop_args)
-
-
-_EPOCHS = {OPT_SGD: _epochs_sgd, OPT_ADAGRAD: _epochs_adagrad, OPT_RMSPROP: _epochs_rmsprop,
-           OPT_ADAM: _epochs_adam, OPT_ADAMW: _epochs_adamw}
+_RULES = (OPT_SGD, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, OPT_ADAMW)
+_EPOCHS = tuple({rule: _compiled(rule, s) for rule in _RULES} for s in (False, True))
+_STEP = (_compiled_step(False), _compiled_step(True))

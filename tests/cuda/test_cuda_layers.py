@@ -201,13 +201,15 @@ def plan_pass(net, mode, dtype, m=3):
              ws.i_off, "s_buf")]
     if mode == codes.EVAL:
         fwd = ws.buffers()[:4] + ws.buffers()[5:]
-        plan.plan_forward(net.plan, net.theta, running, net.alphas, *fwd, m, KEEP, seed, mode)
+        plan.PASSES[net.sequences][0](net.plan, net.theta, running, net.alphas, *fwd, m, KEEP,
+                                      seed, mode)
         cuda_plan.plan_forward(net.plan, theta, dev_running, net.alphas, *bufs[:4], *bufs[5:],
                                m, KEEP, seed, mode)
         J = J_gpu = 0.0
     else:
-        J = plan.plan_loss_and_gradient(net.plan, net.theta, grad, running, net.alphas,
-                                        *ws.buffers(), m, y, codes.CE, 1.0 / m, KEEP, seed, mode)
+        J = plan.PASSES[net.sequences][3](net.plan, net.theta, grad, running, net.alphas,
+                                          *ws.buffers(), m, y, codes.CE, 1.0 / m, KEEP, seed,
+                                          mode)
         J_gpu = cuda_plan.plan_loss_and_gradient(
             net.plan, theta, d_grad, dev_running, net.alphas, *bufs, m, cuda.to_device(y),
             codes.CE, 1.0 / m, KEEP, seed, mode)
