@@ -10,7 +10,7 @@ import numpy as np
 from ._text import SMALL, Text, arr, num
 from ._text import block as _block, inline as _inline, show as _show
 from .explain import (DJDA_TEXT, _Ctx, _row_index, _s, apply, dJ_da, output_delta, slope)
-from .replay_course import replay_course_batch, replay_course_sample
+from .replay_course import replay_course_batch, replay_course_sample, sample_forward
 
 # ------------------------------------------------------------------ replay
 
@@ -99,32 +99,7 @@ def _replay_sample(c, sample, out, check):
                f"z[l] = W[l] a[l-1] + b[l], a[l] = g(z[l]); the backward pass with row "
                f"vectors (notation='course': the course's column vectors).")
     out.append("")
-    out.append("Forward pass")
-    x = c.get("x")
-    if x is not None:
-        out.append(f"  a[0] = x = {arr(x[i], d)}")
-    for l in range(1, L + 1):
-        W, b, a_prev = c.get(f"W_before/{l}"), c.get(f"b_before/{l}"), c.a(l - 1)
-        z, a = c.get(f"z/{l}"), c.get(f"a/{l}")
-        out.append(f"  z[{l}] = W[{l}] a[{l - 1}] + b[{l}]")
-        recomputed = None
-        if W is not None and a_prev is not None:
-            out.append(f"       = {_inline(W, d)} {arr(a_prev[i], d)} + {arr(b, d)}")
-            recomputed = W @ a_prev[i] + b
-        if z is not None:
-            out.append(f"       = {arr(z[i], d)}")
-            check(z[i], recomputed)
-        elif recomputed is not None:
-            out.append(f"       = {arr(recomputed, d)}   (recomputed; z not recorded)")
-        name = c.acts[l - 1]
-        if a is not None:
-            out.append(f"  a[{l}] = {name}(z[{l}]) = {arr(a[i], d)}")
-            if z is not None:
-                check(a[i], apply(name, c.alphas[l - 1], z[i]))
-    y = c.get("y")
-    if c.a(L) is not None:
-        out.append(f"  yhat = a[{L}] = {arr(c.a(L)[i], d)}" +
-                   (f";  target y = {arr(y[i], d)}" if y is not None else ""))
+    sample_forward(c, i, out, check, arr)
     out.append("")
     out.append(f"Backward pass: delta[l] = dJ/dz[l]; the loss's reduction "
                f"{_s(c)} is folded into delta[{L}]")

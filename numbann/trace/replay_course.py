@@ -23,6 +23,38 @@ def _col(v, digits):
     return f"{arr(v, digits)}^T"
 
 
+def sample_forward(c, i, out, check, vec):
+    """The forward pass of batch row i, every line checked: z[l] = W[l] a[l-1]
+    + b[l], a[l] = g(z[l]), then yhat; ``vec(v, digits)`` writes a vector (a
+    row, or the course's column ``[..]^T``)."""
+    L, d = c.L, c.digits
+    out.append("Forward pass")
+    x = c.get("x")
+    if x is not None:
+        out.append(f"  a[0] = x = {vec(x[i], d)}")
+    for l in range(1, L + 1):
+        W, b, a_prev = c.get(f"W_before/{l}"), c.get(f"b_before/{l}"), c.a(l - 1)
+        z, a = c.get(f"z/{l}"), c.get(f"a/{l}")
+        out.append(f"  z[{l}] = W[{l}] a[{l - 1}] + b[{l}]")
+        recomputed = None
+        if W is not None and a_prev is not None:
+            out.append(f"       = {inline(W, d)} {vec(a_prev[i], d)} + {vec(b, d)}")
+            recomputed = W @ a_prev[i] + b
+        if z is not None:
+            out.append(f"       = {vec(z[i], d)}")
+            check(z[i], recomputed)
+        elif recomputed is not None:
+            out.append(f"       = {vec(recomputed, d)}   (recomputed; z not recorded)")
+        if a is not None:
+            out.append(f"  a[{l}] = {c.acts[l - 1]}(z[{l}]) = {vec(a[i], d)}")
+            if z is not None:
+                check(a[i], apply(c.acts[l - 1], c.alphas[l - 1], z[i]))
+    y, aL = c.get("y"), c.a(L)
+    if aL is not None:
+        out.append(f"  yhat = a[{L}] = {vec(aL[i], d)}"
+                   + (f";  target y = {vec(y[i], d)}" if y is not None else ""))
+
+
 class _Course:
     """The per-sample scale of the course's dZ: ``dZ[l] = rows delta[l]^T``
     with ``rows = m`` when the loss averages over the batch, else 1."""
@@ -69,31 +101,8 @@ def replay_course_sample(c, sample, out, check):
     out.append(f"Sample {sample} of the batch{where}, column vectors as in the course "
                f"(v^T: the column v): z[l] = W[l] a[l-1] + b[l], a[l] = g(z[l]).")
     out.append("")
-    out.append("Forward pass")
-    x = c.get("x")
-    if x is not None:
-        out.append(f"  a[0] = x = {_col(x[i], d)}")
-    for l in range(1, L + 1):
-        W, b, a_prev = c.get(f"W_before/{l}"), c.get(f"b_before/{l}"), c.a(l - 1)
-        z, a = c.get(f"z/{l}"), c.get(f"a/{l}")
-        out.append(f"  z[{l}] = W[{l}] a[{l - 1}] + b[{l}]")
-        recomputed = None
-        if W is not None and a_prev is not None:
-            out.append(f"       = {inline(W, d)} {_col(a_prev[i], d)} + {_col(b, d)}")
-            recomputed = W @ a_prev[i] + b
-        if z is not None:
-            out.append(f"       = {_col(z[i], d)}")
-            check(z[i], recomputed)
-        elif recomputed is not None:
-            out.append(f"       = {_col(recomputed, d)}   (recomputed; z not recorded)")
-        if a is not None:
-            out.append(f"  a[{l}] = {c.acts[l - 1]}(z[{l}]) = {_col(a[i], d)}")
-            if z is not None:
-                check(a[i], apply(c.acts[l - 1], c.alphas[l - 1], z[i]))
+    sample_forward(c, i, out, check, _col)
     y, aL = c.get("y"), c.a(L)
-    if aL is not None:
-        out.append(f"  yhat = a[{L}] = {_col(aL[i], d)}"
-                   + (f";  target y = {_col(y[i], d)}" if y is not None else ""))
     out.append("")
     out.append(f"Backward pass: dz[l] = dJ_i/dz[l], the gradient of this sample's own loss "
                f"J_i ({k.sum_text}, m = {rec.m}); numbann's delta[l] row is dz[l]^T"
