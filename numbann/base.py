@@ -17,6 +17,7 @@ from ._typing import Array, ArrayLike, DTypeLike
 
 if TYPE_CHECKING:
     from .activations import Activation
+    from .device_eval import DeviceCopy
     from .history import History
     from .losses import Loss
     from .optim import Optimizer
@@ -107,6 +108,9 @@ class Model:
     """What every network shares: the task heads and ``fit``, written against
     ``forward`` and ``output_activation``."""
 
+    device = "cpu"  # where forward, predict, score and evaluate run: see ``to``
+    _gpu: DeviceCopy | None = None  # the GPU's copy of theta and the running statistics
+
     if TYPE_CHECKING:  # what numbann.model.Network and numbann.sequential.Sequential provide
         W: LayerList
         b: LayerList
@@ -150,6 +154,31 @@ class Model:
     @property
     def n_params(self) -> int:
         return self.theta.size
+
+    def to(self: ModelT, device: str) -> ModelT:
+        """Put the network on ``device`` ("cpu" or "cuda") and return it.
+
+        On "cuda", ``forward``, ``predict``, ``predict_proba``, ``score`` and
+        ``evaluate`` run on the GPU (only X, Y and the results cross), and
+        ``fit`` trains there unless given ``device="cpu"``. ``theta`` (and the
+        running statistics) on the host stay the source of truth: the GPU's
+        copy is uploaded here and again whenever the host arrays have changed
+        (a write to ``W[l]``, a CPU fit), so no update is lost; ``to("cpu")``
+        drops it. See numbann.device_eval and docs/cuda.md."""
+        from .device import check_device
+        self.device = check_device(device)
+        if device == "cpu":
+            self._gpu = None
+        else:
+            self._on_gpu().params()  # uploaded now
+        return self
+
+    def _on_gpu(self) -> DeviceCopy:
+        """The GPU's copy of the parameters (its passes upload them if the host changed)."""
+        from .device_eval import DeviceCopy
+        if self._gpu is None:
+            self._gpu = DeviceCopy(self)
+        return self._gpu
 
     @property
     def output_activation(self) -> Activation:
@@ -240,7 +269,7 @@ class Model:
             dropout: float | Sequence[float] = 0.0, clip_value: float | None = None,
             clip_norm: float | None = None, verbose: int = 1,
             callbacks: Callable[..., Any] | Iterable[Callable[..., Any]] = (),
-            trace: Any = None, device: str = "cpu",
+            trace: Any = None, device: str | None = None,
             checkpoint: str | os.PathLike[str] | None = None,
             checkpoint_every: int | None = None, explode: float | None = 10.0) -> History:
         """Train the network on (X, Y) by mini-batch gradient descent; returns
@@ -254,8 +283,9 @@ class Model:
         ``dropout``, ``clip_value``, ``clip_norm``: regularization and
         clipping; ``callbacks``: ``f(net, epoch, logs)`` functions (True
         stops); ``trace``: a ``numbann.trace.Recorder``; ``device``: "cpu" or
-        "cuda"; ``checkpoint``/``checkpoint_every``: save the training state
-        for ``numbann.resume``; ``explode``: warn when the loss runs away.
+        "cuda" (default: ``net.device``, see ``to``); ``checkpoint``/
+        ``checkpoint_every``: save the training state for ``numbann.resume``;
+        ``explode``: warn when the loss runs away.
         Every argument is described in :func:`numbann.training.fit`."""
         from .training import fit
         return fit(self, X, Y, loss=loss, optimizer=optimizer, epochs=epochs,
@@ -276,7 +306,7 @@ class Model:
     # workspace a cache, so both are rebuilt rather than copied
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        for key in ("W", "b", "_workspace"):
+        for key in ("W", "b", "_workspace", "_gpu"):
             state.pop(key, None)
         return state
 
@@ -295,7 +325,7 @@ class Model:
         if hasattr(self, "running"):
             other.running = self.running.astype(other.dtype, copy=True)
         other._bind_views()
-        other._workspace = None
+        other._workspace = other._gpu = None  # on the same device, with a copy of its own
         return other
 
     def workspace(self, m: int) -> Any:

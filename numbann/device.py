@@ -1,19 +1,21 @@
 """Where ``fit`` runs: ``device="cpu"`` (numba.njit kernels) or ``device="cuda"``
 (numba.cuda.jit kernels on an NVIDIA GPU).
 
-On "cuda" the data set is uploaded once per fit; during an epoch the
-parameters, gradient, optimizer state and workspaces stay on the GPU and the
-batches are gathered there. Only the step losses come back (one copy per
-epoch), with theta and the optimizer state at the epoch's end, so that
-validation, callbacks, early stopping and the history see the host network
-exactly as on the CPU. Same seed, same shuffles, initial weights and dropout
-masks on both devices: the runs agree step by step, to rounding.
+On "cuda" the data set is uploaded once per fit; the parameters, gradient,
+optimizer state and workspaces stay on the GPU and the batches are gathered
+there. The step losses come back once per block of epochs; validation runs
+on the device (numbann.device_eval); theta and the optimizer state come back
+only where the host needs them (callbacks, early stopping, checkpoints, a
+failed step, the end of the fit), so that these and the history see the host
+network exactly as on the CPU. Same seed, same shuffles, initial weights and
+dropout masks on both devices: the runs agree step by step, to rounding.
 """
 from types import SimpleNamespace
 from typing import Any
 
 from . import optim, training
 from ._typing import Array
+from .device_eval import GpuRun
 from .kernels.cpu_train import OK
 
 DEVICES = ("cpu", "cuda")
@@ -66,7 +68,7 @@ def run_class(device: str, trace: Any = None, net: Any = None) -> type[training.
     return CudaRun
 
 
-class CudaRun(training._Run):
+class CudaRun(GpuRun, training._Run):
     """One fit on the GPU, with training._Run's interface."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -86,8 +88,7 @@ class CudaRun(training._Run):
 
         from .kernels import cuda_train
         net, ws, opt, loss, gpu = self.net, self.ws, self.optimizer, self.loss, self.gpu
-        gpu.theta.copy_to_device(net.theta)  # callbacks may have changed the host copies
-        gpu.state.copy_to_device(opt.state)
+        self.upload_if_due()  # callbacks may have changed the host copies
         gpu.orders = cuda.to_device(orders)
         c, per_row, per_output = loss.scale_parts()
         status, done = cuda_train.train_epochs(
@@ -97,9 +98,9 @@ class CudaRun(training._Run):
             per_row, per_output, self.keep, self.seed, self.l1, self.l2, self.clip_value,
             self.clip_norm, step_losses, self.stop)
         opt.t += done
-        gpu.theta.copy_to_host(net.theta)
-        gpu.state.copy_to_host(opt.state)
+        self.host_stale = True
         if status != OK:
+            self.sync_host()
             self._replay_failed_step(done, step_losses.shape[1])
         return status, done
 

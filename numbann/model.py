@@ -180,8 +180,10 @@ class Network(Model):
         return _checks.inputs(X, self.n_inputs, self.dtype)
 
     def forward(self, X: ArrayLike) -> Array:
-        """a[L] for every row of X (shape (m, n_0)): the network's output."""
-        return self._forward_rows(self._inputs(X))
+        """a[L] for every row of X (shape (m, n_0)): the network's output (on
+        the GPU for a network moved there by ``to("cuda")``)."""
+        X = self._inputs(X)
+        return self._on_gpu().forward(X) if self.device == "cuda" else self._forward_rows(X)
 
     def _prepare(self, X: ArrayLike, Y: ArrayLike,
                  loss: str | losses.Loss) -> tuple[Array, Array, losses.Loss]:
@@ -222,8 +224,11 @@ class Network(Model):
         return np.asarray(self._workspace.delta(1, len(X)) @ self.W[1])
 
     def evaluate(self, X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse") -> float:
-        """J on the whole set (X, Y), computed in chunks (no gradient)."""
+        """J on the whole set (X, Y), computed in chunks (no gradient; on the
+        GPU for a network moved there by ``to("cuda")``)."""
         inputs, targets, loss = self._prepare(X, Y, loss)
+        if self.device == "cuda":
+            return float(self._on_gpu().evaluate(inputs, targets, loss))
         m_total = len(inputs)
         ws = self.workspace(min(m_total, FORWARD_CHUNK))
         scale = loss.scale(m_total, self.n_outputs)

@@ -3,23 +3,24 @@ plan_run.PlanRun's interface over the GPU twins (``kernels/cuda_plan.py``).
 
 As ``device.CudaRun`` for stacks of dense layers: the data set is uploaded
 once per fit; theta, the gradient, the optimizer state, the BatchNorm
-running statistics and the workspaces stay on the GPU during a block of
-epochs; theta, the optimizer state and the running statistics are copied
-back after each block, so validation (with the running statistics),
-callbacks, early stopping and the history see the host network exactly as
-on the CPU.
+running statistics and the workspaces stay on the GPU; validation runs
+there (with the running statistics, numbann.device_eval); theta, the
+optimizer state and the running statistics are copied back only where the
+host needs them (device_eval.GpuRun), so callbacks, early stopping and the
+history see the host network exactly as on the CPU.
 """
 from types import SimpleNamespace
 from typing import Any
 
 from . import optim
 from ._typing import Array
+from .device_eval import GpuRun
 from .kernels import codes
 from .kernels.cpu_train import OK
 from .plan_run import PlanRun
 
 
-class CudaPlanRun(PlanRun):
+class CudaPlanRun(GpuRun, PlanRun):
     """One fit of a Sequential network on the GPU."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -48,19 +49,16 @@ class CudaPlanRun(PlanRun):
 
         from .kernels import cuda_plan
         net, opt, gpu = self.net, self.optimizer, self.gpu
-        gpu.theta.copy_to_device(net.theta)  # callbacks may have changed the host copies
-        gpu.state.copy_to_device(opt.state)
-        gpu.running.copy_to_device(net.running)
+        self.upload_if_due()  # callbacks may have changed the host copies
         gpu.orders = cuda.to_device(orders)
         c, per_row, per_output = self.loss.scale_parts()
         status, done = cuda_plan.train_epochs(
             self._gpu_step_args(), gpu.state, opt.hyper, opt.code, opt.t, lrs, gpu.orders,
             self.batch_size, c, per_row, per_output, net.n_outputs, step_losses, self.stop)
         opt.t += done
-        gpu.theta.copy_to_host(net.theta)
-        gpu.state.copy_to_host(opt.state)
-        gpu.running.copy_to_host(net.running)
+        self.host_stale = True
         if status != OK:
+            self.sync_host()
             self._replay_failed_step(done, step_losses.shape[1])
         return status, done
 

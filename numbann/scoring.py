@@ -130,12 +130,26 @@ def _compute(metric: str, a: Array, Y: Array) -> float:
     return 1.0 if residual == 0 else 0.0
 
 
-def score(net: "Model", X: ArrayLike, Y: ArrayLike, metric: str | None = None) -> float:
-    """See :meth:`numbann.base.Model.score`."""
+def _checked(net: "Model", Y: ArrayLike, metric: str | None) -> tuple[str, Array]:
+    """(the metric, Y checked and shaped for it)."""
     targets = _checks.targets(Y, "Y", labels=True)
     metric = resolve(net, targets, metric)
-    targets = _prepare(net, targets, metric)
-    a = net.forward(X)
+    return metric, _prepare(net, targets, metric)
+
+
+def score(net: "Model", X: ArrayLike, Y: ArrayLike, metric: str | None = None) -> float:
+    """See :meth:`numbann.base.Model.score`."""
+    metric, targets = _checked(net, Y, metric)
+    return _score(metric, net.forward(X), targets)
+
+
+def score_outputs(net: "Model", a: Array, Y: ArrayLike, metric: str | None = None) -> float:
+    """``score`` for outputs a = a[L] already computed (fit's validation on the GPU)."""
+    metric, targets = _checked(net, Y, metric)
+    return _score(metric, a, targets)
+
+
+def _score(metric: str, a: Array, targets: Array) -> float:
     _checks.same_rows(a, targets)
     if not np.all(np.isfinite(a)):
         raise ValueError("the network's outputs on X are not finite: its weights hold NaN or "

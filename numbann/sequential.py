@@ -302,8 +302,11 @@ class Sequential(Model):
             yield start, k, ws
 
     def forward(self, X: ArrayLike) -> Array:
-        """a[L] for every sample of X, with BatchNorm's running statistics."""
+        """a[L] for every sample of X, with BatchNorm's running statistics (on
+        the GPU for a network moved there by ``to("cuda")``)."""
         X = self._inputs(X)
+        if self.device == "cuda":
+            return self._on_gpu().forward(X)
         out = np.empty((len(X), self.n_outputs), self.dtype)
         for start, k, ws in self._forward_chunks(X):
             out[start:start + k] = ws.a(self.L, k)
@@ -365,8 +368,11 @@ class Sequential(Model):
         return dX
 
     def evaluate(self, X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse") -> float:
-        """J on the whole set (X, Y) with the running statistics (no gradient)."""
+        """J on the whole set (X, Y) with the running statistics (no gradient;
+        on the GPU for a network moved there by ``to("cuda")``)."""
         X, Y, loss = self._prepare(X, Y, loss)
+        if self.device == "cuda":
+            return float(self._on_gpu().evaluate(X, Y, loss))
         scale, J = loss.scale(len(X), self.n_outputs), 0.0
         for start, k, ws in self._forward_chunks(X):
             J += plan_loss(self.plan, self.alphas, ws.a_buf, ws.a_off, ws.z_buf, ws.z_off,

@@ -57,6 +57,14 @@ class _Run:
         # earlier predict() would change the masks for the same seed.
         self.ws = self._workspace()
 
+    def validate(self, Xv: Array, Yv: Array, metric: str) -> tuple[float, float]:
+        """(val_loss, val_metric) of the network as it is now, on prepared (Xv, Yv)."""
+        return self.net.evaluate(Xv, Yv, self.loss), self.net.score(Xv, Yv, metric=metric)
+
+    def sync_host(self) -> None:
+        """Make net.theta and the optimizer state current on the host (they
+        are, on the CPU; device_eval.GpuRun copies them back from the GPU)."""
+
     def _workspace(self) -> Any:
         from .model import Workspace
         return Workspace(self.net.sizes, self.batch_size, self.net.dtype)
@@ -214,7 +222,7 @@ def fit(net: "Model", X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse
         dropout: float | Sequence[float] = 0.0, clip_value: float | None = None,
         clip_norm: float | None = None, verbose: int = 1,
         callbacks: Callable[..., Any] | Iterable[Callable[..., Any]] = (), trace: Any = None,
-        device: str = "cpu", checkpoint: str | os.PathLike[str] | None = None,
+        device: str | None = None, checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: int | None = None, explode: float | None = 10.0,
         _resume: Any = None) -> History:
     """Train ``net`` on (X, Y) by mini-batch gradient descent; returns a :class:`History`.
@@ -234,7 +242,8 @@ def fit(net: "Model", X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse
     of them; one that returns True stops training. ``trace``: a recorder from
     ``numbann.trace``.
     ``device``: "cpu" or "cuda" (parameters, optimizer state and data stay on
-    the GPU; see docs/cuda.md). Every argument is checked before anything
+    the GPU and validation runs there; see docs/cuda.md); default
+    ``net.device`` (see ``net.to``). Every argument is checked before anything
     changes; a bad one raises a ValueError or TypeError naming it.
 
     A fit given the optimizer object (and seed) of the network's previous fit
@@ -255,6 +264,7 @@ def fit(net: "Model", X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse
     """
     from . import device as _device
     _checks.network(net)
+    device = net.device if device is None else device
     run_class = _device.run_class(device, trace, net)
     # every argument is checked before anything changes (weights, optimizer state)
     epochs = _checks.positive_int(epochs, "epochs")
@@ -309,6 +319,8 @@ def fit(net: "Model", X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse
     ctrl_c = interrupt.StopOnCtrlC(run.stop).__enter__()
     try:
         while epoch < epochs:
+            if saver is not None and saver.every:  # a checkpoint may be due: host values
+                run.sync_host()
             session.checkpoint(epoch, steps, history, best, waited, best_theta)  # if one is due
             started = time.perf_counter()
             E = session.block(epoch, min(block, epochs - epoch))
@@ -334,8 +346,9 @@ def fit(net: "Model", X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse
             bar.update(E)
             logs = {"loss": history.loss[-1]}
             if validation_data is not None:
-                history.val_loss.append(net.evaluate(Xv, Yv, run.loss))
-                history.val_metric.append(net.score(Xv, Yv, metric=val_metric))
+                val_loss, val_score = run.validate(Xv, Yv, val_metric)
+                history.val_loss.append(val_loss)
+                history.val_metric.append(val_score)
                 logs.update(val_loss=history.val_loss[-1], val_metric=history.val_metric[-1])
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
             if not per_epoch:
@@ -344,14 +357,18 @@ def fit(net: "Model", X: ArrayLike, Y: ArrayLike, loss: str | losses.Loss = "mse
             if monitored < best:
                 best, waited, history.best_epoch = monitored, 0, e0 + epoch - 1
                 if patience is not None and restore_best:
+                    run.sync_host()
                     best_theta = net.theta.copy()
             else:
                 waited += 1
+            if callbacks:
+                run.sync_host()
             stop = any([cb(net, e0 + epoch - 1, logs) for cb in callbacks])
             if stop or (patience is not None and waited >= patience):
                 history.stopped_epoch = e0 + epoch - 1
                 break
     finally:
+        run.sync_host()  # the host network is current whenever fit returns or raises
         ctrl_c.__exit__()
         bar.close()
         run.optimizer.lr = base_lr

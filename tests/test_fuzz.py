@@ -300,7 +300,7 @@ def test_fuzz_fit(data):
         "verbose": ([0, False], [-1, "0", None, 1.5, [0]], []),
         "callbacks": ([(), [no_op], no_op, (no_op, no_op), None], [[3], 3, "f", [no_op, None]], []),
         "trace": ([None, Recorder(keep="norms")], [3, "rec", object()], []),
-        "device": (["cpu"], ["gpu", 3, None, ["cpu"]], []),
+        "device": (["cpu", None], ["gpu", 3, ["cpu"]], []),
     }
     kwargs, bad, either = relax(draw(data, spec, max_changed=3), wrong_Y)
     opt = kwargs["optimizer"]
