@@ -5,6 +5,12 @@ Notation as in ``cpu.py``: ``z[l] = a[l-1] @ W[l].T + b[l]``, ``a[l] = g(z[l])``
 rows of delta[l]``. The memory layout (``theta``, ``grad``, ``a_buf``, ``z_buf``,
 ``delta_buf`` and their offsets) is exactly ``cpu.py``'s.
 
+Each kernel computes in the dtype of its arrays: the host functions pass
+its float arguments in that dtype (``of_dtype``, ``dropout_args``) and its
+constants go through ``cpu.like`` (numba types a Python float literal as
+float64, and float64 is up to 64x slower on a GPU). Only the loss J, the
+float64 number logged, is computed as the CPU computes it (float64 sum).
+
 The host functions below take numba device arrays for the buffers and the
 per-batch matrices (``theta``, ``grad``, ``a_buf``, ``z_buf``, ``delta_buf``,
 ``z``, ``a``, ``y``, ``delta``) and host NumPy arrays for the small layout
@@ -35,7 +41,7 @@ from numba import cuda
 
 from .codes import (BCE, CE, ELU, HINGE, IDENTITY, KL, LEAKY_RELU, MAE, MSE,
                     RELU, SIGMOID, SOFTMAX, TANH)
-from .cpu import LOG_CLAMP, bce_slope, bce_value
+from .cpu import LOG_CLAMP, bce_slope, bce_value, like
 
 TILE = 16  # a TILE x TILE block of threads per tile of a matrix product
 THREADS = 128  # threads per block of the one-dimensional kernels (a power of two)
@@ -74,57 +80,61 @@ def block_sum(partial, tid, threads):
 @device_function
 def sigmoid(z):
     """sigma(z) = 1 / (1 + e^-z), evaluated without overflow for large |z|."""
+    one = like(z, 1)
     if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
+        return one / (one + math.exp(-z))
     e = math.exp(z)
-    return e / (1.0 + e)
+    return e / (one + e)
 
 
 @device_function
 def activation(code, alpha, z):
-    """g(z) for one element, any code but softmax (see cpu.activate)."""
+    """g(z) for one element, any code but softmax (see cpu.activate), in z's type."""
+    zero, one = like(z, 0), like(z, 1)
     if code == IDENTITY:
         return z
     if code == RELU:
-        return larger(z, 0.0)
+        return larger(z, zero)
     if code == SIGMOID:
         return sigmoid(z)
     if code == TANH:
         return math.tanh(z)
     if code == LEAKY_RELU:
-        return z if z > 0 else alpha * z
+        return z if z > 0 else like(z, alpha) * z
     if code == ELU:
-        return z if z > 0 else alpha * math.expm1(z)
-    return 1.0 if z > 0 else 0.0  # STEP
+        return z if z > 0 else like(z, alpha) * math.expm1(z)
+    return one if z > 0 else zero  # STEP
 
 
 @device_function
 def activation_slope(code, alpha, z, a):
     """g'(z) for one element from z and a = g(z), any code but softmax:
-    sigmoid a (1 - a), tanh 1 - a^2, elu alpha e^z (see cpu.activation_slope)."""
+    sigmoid a (1 - a), tanh 1 - a^2, elu alpha e^z (see cpu.activation_slope),
+    in a's type."""
+    zero, one = like(a, 0), like(a, 1)
     if code == RELU:
-        return 1.0 if z > 0 else 0.0
+        return one if z > 0 else zero
     if code == IDENTITY:
-        return 1.0
+        return one
     if code == SIGMOID:
-        return a * (1.0 - a)
+        return a * (one - a)
     if code == TANH:
-        return 1.0 - a * a
+        return one - a * a
     if code == LEAKY_RELU:
-        return 1.0 if z > 0 else alpha
+        return one if z > 0 else like(a, alpha)
     if code == ELU:
-        return 1.0 if z > 0 else alpha * math.exp(z)
-    return 0.0  # STEP
+        return one if z > 0 else like(a, alpha) * math.exp(like(a, z))
+    return zero  # STEP
 
 
 @device_function
 def times_slope(code, alpha, z, a, d):
     """dJ/dz = dJ/da * g'(z) for one element (a = g(z)), any code but softmax."""
     if code == RELU:
-        return d if z > 0 else 0.0
+        return d if z > 0 else like(d, 0)
     if code == IDENTITY:
         return d
-    return d * activation_slope(code, alpha, z, a)
+    return d * activation_slope(code, alpha, z, like(d, a))
 
 
 @device_function
@@ -136,18 +146,18 @@ def mix64(x):
 
 
 @device_function
-def dropout_uniform(seed, index):
-    """A uniform number in [0, 1) depending only on (seed, index): cpu.dropout_uniform."""
+def dropped(x, keep, mask, index):
+    """Inverted dropout of one element: x / keep if u_index < keep, else 0.
+
+    mask = (seed, ceil(keep 2^53)) (``dropout_args``): cpu.dropout_uniform's
+    u = h / 2^53 for a 53-bit integer h of (seed, index), and u < keep exactly
+    when h < ceil(keep 2^53), so the masks are the CPU's, bit for bit, from
+    integers; keep (for 1 / keep) is in x's type."""
+    seed, limit = mask
     h = mix64(np.uint64(seed) ^ mix64(np.uint64(index) + np.uint64(0x9E3779B97F4A7C15)))
-    return (h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@device_function
-def dropped(x, keep, seed, index):
-    """Inverted dropout of one element: x / keep if u_index < keep, else 0."""
-    if dropout_uniform(seed, index) < keep:
-        return x * (1.0 / keep)
-    return 0.0
+    if (h >> np.uint64(11)) < limit:
+        return x * (like(x, 1) / like(x, keep))
+    return like(x, 0)
 
 
 # ---------------------------------------------------------------- row math (softmax, losses)
@@ -158,7 +168,7 @@ def softmax_row(z, zr, a, ar, n):
     zmax = z[zr]
     for j in range(1, n):
         zmax = larger(zmax, z[zr + j])
-    total = 0.0
+    total = like(zmax, 0)
     for j in range(n):
         e = math.exp(z[zr + j] - zmax)
         a[ar + j] = e
@@ -170,7 +180,7 @@ def softmax_row(z, zr, a, ar, n):
 @device_function
 def softmax_jacobian_row(a, ar, d, dr, n):
     """dJ/da -> dJ/dz through softmax, in place: d_i = a_i (d_i - sum_j d_j a_j)."""
-    dot = 0.0
+    dot = like(d[dr], 0)
     for j in range(n):
         dot += d[dr + j] * a[ar + j]
     for j in range(n):
@@ -183,7 +193,7 @@ def log_softmax_parts(z, zr, n):
     zmax = z[zr]
     for j in range(1, n):
         zmax = larger(zmax, z[zr + j])
-    total = 0.0
+    total = like(zmax, 0)
     for j in range(n):
         total += math.exp(z[zr + j] - zmax)
     return zmax, math.log(total)
@@ -200,14 +210,20 @@ def loss_row(loss, scale, act, alpha, z, zr, a, ar, y, yr, delta, dr, n):
     delta = s (a sum_k y_k - y); hinge: max(0, 1 - y a), dJ/da = -s y;
     kl: y (log y - log a), with softmax delta = s (a sum_k y_k - y), else
     dJ/da = -s y / a. Non-fused heads then go through the activation.
+
+    delta is computed in its dtype (s converted once); the row's J, the
+    float64 number logged, as cpu.loss_rows computes it (its terms, float64
+    where the CPU's promote, and its float64 sum).
     """
     fused = (loss == BCE and act == SIGMOID) or (
         (loss == CE or loss == KL) and act == SOFTMAX)
-    row_y = 0.0
+    s = delta.dtype.type(scale)
+    zero = like(s, 0)
+    row_y = zero
     if loss == CE or loss == KL:
         for k in range(n):
             row_y += y[yr + k]
-    zmax, log_total = z[zr], 0.0
+    zmax, log_total = z[zr], zero
     if loss == CE or (loss == KL and fused):
         zmax, log_total = log_softmax_parts(z, zr, n)
     total = 0.0
@@ -217,32 +233,32 @@ def loss_row(loss, scale, act, alpha, z, zr, a, ar, y, yr, delta, dr, n):
         if loss == MSE:
             d = ai - yi
             total += d * d
-            delta[dr + k] = 2.0 * scale * d
+            delta[dr + k] = like(s, 2) * s * d
         elif loss == MAE:
             d = ai - yi
             total += abs(d)
-            delta[dr + k] = scale if d > 0 else (-scale if d < 0 else 0.0)
+            delta[dr + k] = s if d > 0 else (-s if d < 0 else zero)
         elif loss == BCE:
             total += bce_value(ai, yi)
-            delta[dr + k] = scale * (ai - yi) if fused else bce_slope(scale, ai, yi)
+            delta[dr + k] = s * (ai - yi) if fused else bce_slope(s, ai, yi)
         elif loss == CE:
             if yi != 0:
                 total -= yi * (z[zr + k] - zmax - log_total)
-            delta[dr + k] = scale * (ai * row_y - yi)
+            delta[dr + k] = s * (ai * row_y - yi)
         elif loss == HINGE:
             margin = 1.0 - yi * ai
             if margin > 0:
                 total += margin
-                delta[dr + k] = -scale * yi
+                delta[dr + k] = -s * yi
             else:
-                delta[dr + k] = 0.0
+                delta[dr + k] = zero
         elif loss == KL:
             if fused:
                 log_a = z[zr + k] - zmax - log_total
-                delta[dr + k] = scale * (ai * row_y - yi)
+                delta[dr + k] = s * (ai * row_y - yi)
             else:
                 log_a = larger(math.log(ai), LOG_CLAMP) if ai > 0 else LOG_CLAMP
-                delta[dr + k] = -scale * yi / larger(ai, 1e-12)
+                delta[dr + k] = -s * yi / larger(ai, like(s, 1e-12))
             if yi > 0:
                 total += yi * (math.log(yi) - log_a)
     if not fused:
@@ -265,16 +281,17 @@ def activate_elements(code, alpha, z, a, count):
 
 
 @cuda.jit
-def softmax_rows(z, z_off, a, a_off, m, n, keep, seed):
+def softmax_rows(z, z_off, a, a_off, m, n, keep, mask):
     """a = softmax(z) row by row, one thread per row; then inverted dropout
-    when keep < 1 (element k of a has the dropout index a_off + k)."""
+    when keep < 1 (element k of a has the dropout index a_off + k; keep and
+    mask from ``dropout_args``)."""
     i = cuda.grid(1)
     if i < m:
         softmax_row(z, z_off + i * n, a, a_off + i * n, n)
         if keep < 1.0:
             for j in range(n):
                 k = a_off + i * n + j
-                a[k] = dropped(a[k], keep, seed, k)
+                a[k] = dropped(a[k], keep, mask, k)
 
 
 @cuda.jit
@@ -295,11 +312,11 @@ def softmax_jacobian_rows(a, a_off, delta, d_off, m, n):
 
 
 @cuda.jit
-def dropout_elements(a, keep, seed, offset, count):
-    """Inverted dropout: a_k <- a_k * [u_{offset+k} < keep] / keep."""
+def dropout_elements(a, keep, mask, offset, count):
+    """Inverted dropout: a_k <- a_k * [u_{offset+k} < keep] / keep (``dropped``)."""
     k = cuda.grid(1)
     if k < count:
-        a[k] = dropped(a[k], keep, seed, offset + k)
+        a[k] = dropped(a[k], keep, mask, offset + k)
 
 
 # ---------------------------------------------------------------- tiled products
@@ -441,6 +458,26 @@ def kernels_for(buf):
     return tiled_kernels(TILE, THREADS, np.dtype(buf.dtype))
 
 
+def of_dtype(buf, value):
+    """value as a NumPy scalar of buf's dtype: a kernel's scalar argument, so
+    that the kernel computes in that dtype (a Python float is a float64)."""
+    return np.dtype(buf.dtype).type(value)
+
+
+DROPOUT_STEPS = 2 ** 53  # cpu.dropout_uniform's u: a 53-bit integer / 2^53
+
+
+def dropout_args(buf, keep, seed):
+    """(keep, mask), the dropout arguments of a kernel computing in buf's dtype:
+    keep in that dtype, mask = (seed, ceil(keep 2^53)) for ``dropped``. A keep
+    below 1 that rounds to 1 is kept below 1, so kernels test keep < 1 as the CPU."""
+    keep_t = of_dtype(buf, keep)
+    if keep < 1 <= keep_t:
+        keep_t = np.nextafter(keep_t, keep_t.dtype.type(0))
+    limit = min(max(math.ceil(keep * DROPOUT_STEPS), 0), DROPOUT_STEPS)
+    return keep_t, (np.uint64(seed), np.uint64(limit))
+
+
 def blocks(count):
     """Blocks of THREADS threads covering count elements."""
     return (count + THREADS - 1) // THREADS
@@ -458,9 +495,11 @@ def activate(code, alpha, z, a):
     a_i = e^{z_i - max z} / sum_j e^{z_j - max z}. See cpu.activate."""
     m, n = z.shape
     if code == SOFTMAX:
-        softmax_rows[blocks(m), THREADS](z.ravel(), 0, a.ravel(), 0, m, n, 1.0, np.uint64(0))
+        softmax_rows[blocks(m), THREADS](z.ravel(), 0, a.ravel(), 0, m, n,
+                                         *dropout_args(z, 1.0, 0))
     else:
-        activate_elements[blocks(m * n), THREADS](code, alpha, z.ravel(), a.ravel(), m * n)
+        activate_elements[blocks(m * n), THREADS](code, of_dtype(z, alpha), z.ravel(), a.ravel(),
+                                                  m * n)
 
 
 def backprop_activation(code, alpha, z, a, delta, keep):
@@ -471,22 +510,23 @@ def backprop_activation(code, alpha, z, a, delta, keep):
     if code == SOFTMAX:
         softmax_jacobian_rows[blocks(m), THREADS](a.ravel(), 0, delta.ravel(), 0, m, n)
     elif code != IDENTITY:
-        backprop_elements[blocks(m * n), THREADS](code, alpha, z.ravel(), a.ravel(),
-                                                  delta.ravel(), keep, m * n)
+        backprop_elements[blocks(m * n), THREADS](code, of_dtype(z, alpha), z.ravel(), a.ravel(),
+                                                  delta.ravel(), of_dtype(z, keep), m * n)
 
 
 def apply_dropout(a, keep, seed, offset):
     """Inverted dropout: a <- a * mask / keep, mask_k = [u_{offset+k} < keep],
     the same masks as cpu.apply_dropout."""
-    dropout_elements[blocks(a.size), THREADS](a.ravel(), keep, np.uint64(seed), offset, a.size)
+    dropout_elements[blocks(a.size), THREADS](a.ravel(), *dropout_args(a, keep, seed), offset,
+                                              a.size)
 
 
 def loss_delta_into(loss, scale, act, alpha, z, a, y, delta, losses, slot):
     """loss_delta, leaving J in losses[slot] (a float64 device array): no sync."""
     m, n = a.shape
     loss_head = kernels_for(a)[3]
-    loss_head[1, THREADS](loss, scale, act, alpha, z.ravel(), 0, a.ravel(), 0, y.ravel(), 0,
-                          delta.ravel(), 0, m, n, losses, slot)
+    loss_head[1, THREADS](loss, scale, act, of_dtype(a, alpha), z.ravel(), 0, a.ravel(), 0,
+                          y.ravel(), 0, delta.ravel(), 0, m, n, losses, slot)
 
 
 def loss_delta(loss, scale, act, alpha, z, a, y, delta):
@@ -503,17 +543,17 @@ def forward(theta, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off, m, ke
     then (training only, keep[l-1] < 1) inverted dropout on a[l].
     """
     dense_forward = kernels_for(theta)[0]
-    seed = np.uint64(seed)
     for l in range(1, len(sizes)):
         n_in, n_out = int(sizes[l - 1]), int(sizes[l])
         w_off = int(p_off[l - 1])
-        act, alpha, keep_l = int(acts[l - 1]), float(alphas[l - 1]), float(keep[l - 1])
+        act, alpha = int(acts[l - 1]), of_dtype(theta, alphas[l - 1])
+        keep_l, mask = dropout_args(theta, keep[l - 1], seed)
         dense_forward[tiles(m, n_out), (TILE, TILE)](
             theta, w_off, w_off + n_out * n_in, a_buf, int(a_off[l - 1]), int(a_off[l]),
-            z_buf, int(z_off[l - 1]), m, n_in, n_out, act, alpha, keep_l, seed)
+            z_buf, int(z_off[l - 1]), m, n_in, n_out, act, alpha, keep_l, mask)
         if act == SOFTMAX:
             softmax_rows[blocks(m), THREADS](z_buf, int(z_off[l - 1]), a_buf, int(a_off[l]),
-                                             m, n_out, keep_l, seed)
+                                             m, n_out, keep_l, mask)
 
 
 def backward(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off,
@@ -525,7 +565,6 @@ def backward(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off
     (times the dropout mask / keep where a[l-1] was dropped).
     """
     _, delta_backward, weight_gradient, _ = kernels_for(theta)
-    seed = np.uint64(seed)
     for l in range(len(sizes) - 1, 0, -1):
         n_in, n_out = int(sizes[l - 1]), int(sizes[l])
         w_off, d_off = int(p_off[l - 1]), int(z_off[l - 1])
@@ -536,7 +575,8 @@ def backward(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off
             act, prev_off = int(acts[l - 2]), int(z_off[l - 2])
             delta_backward[tiles(m, n_in), (TILE, TILE)](
                 theta, w_off, delta_buf, d_off, prev_off, z_buf, a_buf, int(a_off[l - 1]),
-                m, n_out, n_in, act, float(alphas[l - 2]), float(keep[l - 2]), seed)
+                m, n_out, n_in, act, of_dtype(theta, alphas[l - 2]),
+                *dropout_args(theta, keep[l - 2], seed))
             if act == SOFTMAX:
                 softmax_jacobian_rows[blocks(m), THREADS](a_buf, int(a_off[l - 1]), delta_buf,
                                                           prev_off, m, n_in)
@@ -550,7 +590,7 @@ def loss_and_gradient_into(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off
     L = len(sizes) - 1
     n, zL, aL = int(sizes[L]), int(z_off[L - 1]), int(a_off[L])
     loss_head = kernels_for(theta)[3]
-    loss_head[1, THREADS](loss, scale, int(acts[L - 1]), float(alphas[L - 1]), z_buf, zL,
+    loss_head[1, THREADS](loss, scale, int(acts[L - 1]), of_dtype(theta, alphas[L - 1]), z_buf, zL,
                           a_buf, aL, y.ravel(), 0, delta_buf, zL, m, n, losses, slot)
     backward(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off, delta_buf,
              m, keep, seed)

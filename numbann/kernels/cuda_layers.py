@@ -244,8 +244,9 @@ def maxpool_back_elements(delta, where, delta_prev, m, C, H, W, Ho, Wo, k_h, k_w
 
 
 @cuda.jit
-def avgpool_elements(a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo):
-    """z[l][i, c, p, q] = 1/(k_h k_w) sum_{u,v} a[l-1][i, c, p s + u, q s + v]."""
+def avgpool_elements(a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo, inv):
+    """z[l][i, c, p, q] = 1/(k_h k_w) sum_{u,v} a[l-1][i, c, p s + u, q s + v],
+    inv = 1/(k_h k_w) in z's dtype (``pool_scale``, on the host)."""
     out = cuda.grid(1)
     if out < m * C * Ho * Wo:
         ic, p, q = plane_position(out, Ho, Wo)
@@ -254,18 +255,18 @@ def avgpool_elements(a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo):
         for u in range(k_h):
             for v in range(k_w):
                 total += a_prev[ic * H * W + tap(p, u, stride, 0) * W + tap(q, v, stride, 0)]
-        z[out] = total * pool_scale(k_h, k_w)
+        z[out] = total * inv
 
 
 @cuda.jit
-def avgpool_back_elements(delta, delta_prev, m, C, H, W, k_h, k_w, stride, Ho, Wo):
+def avgpool_back_elements(delta, delta_prev, m, C, H, W, k_h, k_w, stride, Ho, Wo, inv):
     """dJ/da[l-1][i, c, h, w] = sum over the windows holding (h, w) of
-    delta[l][i, c, p, q] / (k_h k_w), in row-major order, rounded as the
-    CPU's running sum; one thread per input element."""
+    delta[l][i, c, p, q] inv, inv = 1/(k_h k_w) in the dtype (``pool_scale``),
+    in row-major order, rounded as the CPU's running sum; one thread per input
+    element."""
     k = cuda.grid(1)
     if k < m * C * H * W:
         ic, h, w = plane_position(k, H, W)
-        inv = pool_scale(k_h, k_w)
         cast = delta_prev.dtype.type
         total = cast(0)
         p0, p1 = windows(h, k_h, stride, 0, Ho)
@@ -291,26 +292,33 @@ def maxpool_backward(delta, where, delta_prev, m, C, H, W, Ho, Wo, k_h, k_w, str
 
 def avgpool_forward(a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo):
     """conv.avgpool_forward on the device."""
-    avgpool_elements[launch(m * C * Ho * Wo)](a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo)
+    avgpool_elements[launch(m * C * Ho * Wo)](a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo,
+                                              ck.of_dtype(z, pool_scale(k_h, k_w)))
 
 
 def avgpool_backward(delta, delta_prev, m, C, H, W, k_h, k_w, stride, Ho, Wo):
     """conv.avgpool_backward on the device, as a gather."""
     avgpool_back_elements[launch(m * C * H * W)](delta, delta_prev, m, C, H, W, k_h, k_w, stride,
-                                                 Ho, Wo)
+                                                 Ho, Wo, ck.of_dtype(delta, pool_scale(k_h, k_w)))
 
 
 # ---------------------------------------------------------------- batch normalization
 
 @functools.lru_cache(maxsize=None)
 def norm_kernels(threads):
-    """The BatchNorm kernels, one block of ``threads`` per channel (shared sums)."""
+    """The BatchNorm kernels, one block of ``threads`` per channel (shared sums).
+
+    They compute in float64 for float32 layers too, as norm.py does: with N = 2
+    values per channel xhat = +-1 and the training input gradient's bracket
+    N delta - dbeta - xhat dgamma cancels to 0 but for rounding, which float32
+    arithmetic would round otherwise than the CPU (tests/cuda/test_cuda_layers.py).
+    """
 
     @cuda.jit
     def forward_channels(gamma, beta, running, a_prev, z, stats, m, C, S, mode, halt):
-        """Channel c = block: mu, var by block sums (float64) over its N = m S
-        values (training) or the running statistics (eval); in TRAIN_UPDATE
-        mode the running statistics move, unless halt[0] != 0; then
+        """Channel c = block: mu, var by block sums over its N = m S values
+        (training) or the running statistics (eval); in TRAIN_UPDATE mode the
+        running statistics move, unless halt[0] != 0; then
         xhat = (a - mu) / sqrt(var + eps), z = gamma xhat + beta."""
         partial = cuda.shared.array(threads, numba.float64)
         c = cuda.blockIdx.x
@@ -352,7 +360,7 @@ def norm_kernels(threads):
     def backward_channels(gamma, dgamma, dbeta, delta, stats, delta_prev, need_prev,
                           m, C, S, mode):
         """Channel c = block: dbeta[c] = sum delta, dgamma[c] = sum delta xhat
-        (block sums, float64); then dJ/da[l-1] per element (``input_delta``)."""
+        (block sums); then dJ/da[l-1] per element (``input_delta``)."""
         sum_d = cuda.shared.array(threads, numba.float64)
         sum_dx = cuda.shared.array(threads, numba.float64)
         c = cuda.blockIdx.x

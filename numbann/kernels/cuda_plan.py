@@ -37,10 +37,10 @@ from .cuda_train import (Scratch, block_result, block_steps, gather_rows, norm_k
 
 
 @cuda.jit
-def activate_from(src, z, a, count, code, alpha, keep, seed, offset):
+def activate_from(src, z, a, count, code, alpha, keep, mask, offset):
     """z = src (Flatten: the same numbers; otherwise src is z), then
-    a = g(z) and inverted dropout on a (dropout index offset + k); a softmax
-    g is left to softmax_rows."""
+    a = g(z) and inverted dropout on a (dropout index offset + k; keep and
+    mask from ``cuda.dropout_args``); a softmax g is left to softmax_rows."""
     k = cuda.grid(1)
     if k < count:
         zk = src[k]
@@ -48,12 +48,12 @@ def activate_from(src, z, a, count, code, alpha, keep, seed, offset):
         if code != SOFTMAX:
             ak = activation(code, alpha, zk)
             if keep < 1.0:
-                ak = dropped(ak, keep, seed, offset + k)
+                ak = dropped(ak, keep, mask, offset + k)
             a[k] = ak
 
 
 @cuda.jit
-def finish_delta(src, delta, z, a, count, code, alpha, keep, seed, offset):
+def finish_delta(src, delta, z, a, count, code, alpha, keep, mask, offset):
     """delta[l-1] = dJ/da[l-1] (in src) times the dropout mask / keep of a[l-1]
     (index offset + k), times g'(z[l-1]) (a holds g(z) / keep); for a softmax g
     only the mask (softmax_jacobian_rows follows)."""
@@ -61,7 +61,7 @@ def finish_delta(src, delta, z, a, count, code, alpha, keep, seed, offset):
     if k < count:
         d = src[k]
         if keep < 1.0:
-            d = dropped(d, keep, seed, offset + k)
+            d = dropped(d, keep, mask, offset + k)
         if code != SOFTMAX:
             d = times_slope(code, alpha, z[k], a[k] * keep, d)
         delta[k] = d
@@ -83,11 +83,11 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
     the training loop's device flag (BatchNorm's running statistics stay
     while it is raised)."""
     dense_forward = ck.kernels_for(theta)[0]
-    seed = np.uint64(seed)
     T = ck.THREADS
     for l in range(1, plan.shape[0] + 1):
         r = _row(plan[l - 1])
-        kind, act, alpha, keep_l = r[P_KIND], r[P_ACT], float(alphas[l - 1]), float(keep[l - 1])
+        kind, act, alpha = r[P_KIND], r[P_ACT], ck.of_dtype(theta, alphas[l - 1])
+        keep_l, mask = ck.dropout_args(theta, keep[l - 1], seed)
         n_in, n = _sizes(r)
         ai, ao, zo = int(a_off[l - 1]), int(a_off[l]), int(z_off[l - 1])
         w = r[P_W]
@@ -99,7 +99,7 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
             steps = C if r[P_FLAG] else 1
             rows, n_in, n = m * steps, n_in // steps, n // steps
             dense_forward[ck.tiles(rows, n), (ck.TILE, ck.TILE)](
-                theta, w, wb, a_buf, ai, ao, z_buf, zo, rows, n_in, n, act, alpha, keep_l, seed)
+                theta, w, wb, a_buf, ai, ao, z_buf, zo, rows, n_in, n, act, alpha, keep_l, mask)
         else:
             if kind == CONV2D:
                 xo = int(x_off[l - 1])
@@ -134,9 +134,9 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
                 cs.add(a_prev, a_buf[src:src + m * n], z, m * n)
             activate_from[ck.blocks(m * n), T](a_prev if kind == FLATTEN else z, z,
                                                a_buf[ao:ao + m * n], m * n, act, alpha, keep_l,
-                                               seed, ao)
+                                               mask, ao)
         if act == SOFTMAX:
-            ck.softmax_rows[ck.blocks(m), T](z_buf, zo, a_buf, ao, m, n, keep_l, seed)
+            ck.softmax_rows[ck.blocks(m), T](z_buf, zo, a_buf, ao, m, n, keep_l, mask)
 
 
 def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
@@ -145,7 +145,6 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
     l = L..1, dW[l] and db[l] into grad, and for l > 1 delta[l-1] = dJ/da[l-1]
     (through f_l) times the dropout mask / keep, times g'_{l-1}(z[l-1])."""
     _, delta_backward, weight_gradient, _ = ck.kernels_for(theta)
-    seed = np.uint64(seed)
     T = ck.THREADS
     for l in range(plan.shape[0], 0, -1):
         r = _row(plan[l - 1])
@@ -162,7 +161,8 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
         delta_prev = delta_buf[zp:zp + m * n_in] if need_prev else delta_buf[:0]
         skip = r[P_SKIP_TO]
         if need_prev:
-            act, alpha, keep_p = int(plan[l - 2, P_ACT]), float(alphas[l - 2]), float(keep[l - 2])
+            act, alpha = int(plan[l - 2, P_ACT]), ck.of_dtype(theta, alphas[l - 2])
+            keep_p, mask = ck.dropout_args(theta, keep[l - 2], seed)
         if kind == DENSE:
             steps = C if r[P_FLAG] else 1
             rows, n_in_step, n_step = m * steps, n_in // steps, n // steps
@@ -171,7 +171,7 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
             if need_prev and not skip:
                 delta_backward[ck.tiles(rows, n_in_step), (ck.TILE, ck.TILE)](
                     theta, w, delta_buf, zo, zp, z_buf, a_buf, ai, rows, n_step, n_in_step,
-                    act, alpha, keep_p, seed)
+                    act, alpha, keep_p, mask)
             elif need_prev:  # dJ/da[l-1] = delta W, unfused: the residual's delta joins it
                 cs.product(delta, n_step, 1, theta[w:wb], n_in_step, 1, delta_prev, n_in_step,
                            rows, n_in_step, n_step)
@@ -221,7 +221,7 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
         if (kind != DENSE or skip) and (keep_p < 1.0 or act != IDENTITY):
             finish_delta[ck.blocks(m * n_in), T](
                 delta_prev, delta_prev, z_buf[zp:zp + m * n_in], a_buf[ai:ai + m * n_in],
-                m * n_in, act, alpha, keep_p, seed, ai)
+                m * n_in, act, alpha, keep_p, mask, ai)
         if act == SOFTMAX:
             ck.softmax_jacobian_rows[ck.blocks(m), T](a_buf, ai, delta_buf, zp, m, n_in)
 
@@ -233,8 +233,9 @@ def plan_loss_into(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, lo
     n = _sizes(_row(plan[L - 1]))[1]
     zo = int(z_off[L - 1])
     loss_head = ck.kernels_for(z_buf)[3]
-    loss_head[1, ck.THREADS](loss, scale, int(plan[L - 1, P_ACT]), float(alphas[L - 1]), z_buf,
-                             zo, a_buf, int(a_off[L]), y, 0, delta_buf, zo, m, n, losses, slot)
+    loss_head[1, ck.THREADS](loss, scale, int(plan[L - 1, P_ACT]),
+                             ck.of_dtype(z_buf, alphas[L - 1]), z_buf, zo, a_buf, int(a_off[L]),
+                             y, 0, delta_buf, zo, m, n, losses, slot)
 
 
 def plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale):
@@ -283,11 +284,13 @@ def launch_step(args, order, start, m, scale, t, scratch, slot, mode=TRAIN_UPDAT
         for r in plan:
             if r[P_KIND] == DENSE or r[P_KIND] == CONV2D or r[P_KIND] == RNN:
                 count = int(r[P_NW])
-                penalize_weights[blocks(count), T](theta, grad, int(r[P_W]), count, l1, l2)
-    clip_and_sum_squares, check_step = norm_kernels(T)
-    clip_and_sum_squares[scratch.partials.shape[0], T](grad, clip_value, scratch.partials)
-    check_step[1, T](scratch.partials, scratch.losses, slot, clip_norm, scratch.factor,
-                     scratch.halt)
+                penalize_weights[blocks(count), T](theta, grad, int(r[P_W]), count,
+                                                   ck.of_dtype(grad, l1), ck.of_dtype(grad, l2))
+    clip_and_sum_squares, check_step = norm_kernels(T, np.dtype(grad.dtype))
+    clip_and_sum_squares[scratch.partials.shape[0], T](grad, ck.of_dtype(grad, clip_value),
+                                                       scratch.partials)
+    check_step[1, T](scratch.partials, scratch.losses, slot, ck.of_dtype(grad, clip_norm),
+                     scratch.factor, scratch.halt)
     if clip_norm > 0:
         scale_elements[blocks(grad.shape[0]), T](grad, scratch.factor)
 

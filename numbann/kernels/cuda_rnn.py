@@ -131,6 +131,7 @@ def rnn_forward(Wt, b, x, z, kept, m, T, n_in, H, act, alpha, all_steps):
     zs, hs = kept[:size], kept[size:2 * size]
     input_product, recurrent_step = rnn_kernels(ck.TILE, np.dtype(z.dtype))[:2]
     input_product[ck.tiles(m * T, H), (ck.TILE, ck.TILE)](Wt, b, x, zs, m * T, n_in, H, ld)
+    alpha = ck.of_dtype(z, alpha)
     for t in range(T):
         recurrent_step[ck.tiles(m, H), (ck.TILE, ck.TILE)](Wt, zs, hs, t, m, T, n_in, H, ld,
                                                            act, alpha)
@@ -146,6 +147,7 @@ def rnn_backward(Wt, dW, db, delta, x, kept, delta_prev, need_prev, m, T, n_in, 
     _, _, through_time, input_weight_product, recurrent_weight_gradient, input_delta_product = \
         rnn_kernels(ck.TILE, np.dtype(dW.dtype))
     output_steps[ck.blocks(size), ck.THREADS](deltas, delta, m, T, H, first, False)
+    alpha = ck.of_dtype(dW, alpha)
     for t in range(T - 2, -1, -1):
         through_time[ck.tiles(m, H), (ck.TILE, ck.TILE)](Wt, zs, hs, deltas, t, m, T, n_in, H,
                                                          ld, act, alpha)

@@ -10,12 +10,15 @@ atomics; each sum is one thread's, so results are deterministic. These are
 the straightforward kernels that give the CPU's numbers; the sequence
 layers' products are small (T x T per sample).
 """
+import functools
 import math
 
+import numpy as np
 from numba import cuda
 
 from . import cuda as ck
 from .attention import attention_sizes, masked, scratch_blocks, sinusoid, softmax_delta
+from .cpu import like
 from .norm import input_delta, inverse_std, normalized
 
 
@@ -34,7 +37,7 @@ def batched_product(A, a_batch, a_si, a_sk, B, b_batch, b_sk, b_sj, C, c_batch, 
         p = e // (M * N)
         i = (e - p * M * N) // N
         j = e - p * M * N - i * N
-        acc = C[p * c_batch + i * c_si + j] if beta != 0 else 0.0
+        acc = C[p * c_batch + i * c_si + j] if beta != 0 else C.dtype.type(0)
         for k in range(K):
             acc += A[p * a_batch + i * a_si + k * a_sk] * B[p * b_batch + k * b_sk + j * b_sj]
         C[p * c_batch + i * c_si + j] = acc
@@ -50,7 +53,8 @@ def product(A, a_si, a_sk, B, b_sk, b_sj, C, c_si, M, N, K, beta=0, batches=1, a
 
 @cuda.jit
 def layernorm_rows(gamma, beta, a_prev, z, stats, rows, n):
-    """norm.layernorm_forward, one thread per row."""
+    """norm.layernorm_forward, one thread per row: mu and var summed in float64
+    (as norm.py), xhat and z in the dtype."""
     r = cuda.grid(1)
     if r < rows:
         total = 0.0
@@ -63,15 +67,17 @@ def layernorm_rows(gamma, beta, a_prev, z, stats, rows, n):
             total += d * d
         inv = inverse_std(total / n)
         stats[r] = inv
+        mu_t, inv_t = z.dtype.type(mu), z.dtype.type(inv)
         for j in range(n):
-            xh, zj = normalized(a_prev[r * n + j], mu, inv, gamma[j], beta[j])
+            xh, zj = normalized(a_prev[r * n + j], mu_t, inv_t, gamma[j], beta[j])
             stats[rows + r * n + j] = xh
             z[r * n + j] = zj
 
 
 @cuda.jit
 def layernorm_input_delta(gamma, delta, stats, delta_prev, rows, n):
-    """dJ/da[l-1] of norm.layernorm_backward, one thread per row."""
+    """dJ/da[l-1] of norm.layernorm_backward, one thread per row, in float64 as
+    norm.py (``input_delta``'s bracket cancels)."""
     r = cuda.grid(1)
     if r < rows:
         sum_d = 0.0
@@ -91,8 +97,8 @@ def layernorm_params(dgamma, dbeta, delta, stats, rows, n):
     """dgamma[j] = sum_r delta[r, j] xhat[r, j], dbeta[j] = sum_r delta[r, j], one thread per j."""
     j = cuda.grid(1)
     if j < n:
-        sum_d = 0.0
-        sum_dx = 0.0
+        sum_d = delta.dtype.type(0)
+        sum_dx = delta.dtype.type(0)
         for r in range(rows):
             sum_d += delta[r * n + j]
             sum_dx += delta[r * n + j] * stats[rows + r * n + j]
@@ -115,17 +121,18 @@ def layernorm_backward(gamma, dgamma, dbeta, delta, stats, delta_prev, need_prev
 @cuda.jit
 def softmax_scores(A, rows, T, scale, causal):
     """A[t] = softmax(S[t] scale) over the steps u step t may see, in place;
-    one thread per (sample, t) row."""
+    one thread per (sample, t) row (scale in A's dtype)."""
     r = cuda.grid(1)
     if r < rows:
         t = r % T
-        top = -math.inf
+        top = like(scale, -math.inf)
         for u in range(T):
             if not masked(t, u, causal) and A[r * T + u] * scale > top:
                 top = A[r * T + u] * scale
-        total = 0.0
+        zero = like(scale, 0)
+        total = zero
         for u in range(T):
-            e = 0.0 if masked(t, u, causal) else math.exp(A[r * T + u] * scale - top)
+            e = zero if masked(t, u, causal) else math.exp(A[r * T + u] * scale - top)
             A[r * T + u] = e
             total += e
         for u in range(T):
@@ -137,7 +144,7 @@ def score_deltas(A, dA, dS, rows, T, scale):
     """dS = A * (dA - rowsum(dA * A)) scale, one thread per (sample, t) row."""
     r = cuda.grid(1)
     if r < rows:
-        inner = 0.0
+        inner = dA.dtype.type(0)
         for u in range(T):
             inner += dA[r * T + u] * A[r * T + u]
         for u in range(T):
@@ -154,7 +161,7 @@ def attention_forward(Wt, x, z, kept, m, T, d, d_k, d_v, causal):
     product(x, d, 1, Wt[2 * d_k * d:], 1, d, V, d_v, rows, d_v, d)         # X W_v^T
     product(Q, d_k, 1, K, 1, d_k, A, T, T, T, d_k, batches=m, a_batch=T * d_k,
             b_batch=T * d_k, c_batch=T * T)                                # Q K^T per sample
-    softmax_scores[launch(rows)](A, rows, T, 1.0 / math.sqrt(d_k), causal)
+    softmax_scores[launch(rows)](A, rows, T, ck.of_dtype(A, 1.0 / math.sqrt(d_k)), causal)
     product(A, T, 1, V, d_v, 1, O, d_v, T, d_v, T, batches=m, a_batch=T * T, b_batch=T * d_v,
             c_batch=T * d_v)                                               # A V
     product(O, d_v, 1, Wt[(2 * d_k + d_v) * d:], d, 1, z, d, rows, d, d_v)  # O W_o^T
@@ -176,7 +183,7 @@ def attention_backward(Wt, dW, delta, x, kept, delta_prev, need_prev, scratch,
             c_batch=T * d_v, **per_sample)                                 # dV = A^T dO
     product(dO, d_v, 1, V, 1, d_v, dA, T, T, T, d_v, a_batch=T * d_v, b_batch=T * d_v,
             c_batch=T * T, **per_sample)                                   # dA = dO V^T
-    score_deltas[launch(rows)](A, dA, dS, rows, T, 1.0 / math.sqrt(d_k))
+    score_deltas[launch(rows)](A, dA, dS, rows, T, ck.of_dtype(A, 1.0 / math.sqrt(d_k)))
     product(dS, T, 1, K, d_k, 1, dQ, d_k, T, d_k, T, a_batch=T * T, b_batch=T * d_k,
             c_batch=T * d_k, **per_sample)                                 # dQ = dS K
     product(dS, 1, T, Q, d_k, 1, dK, d_k, T, d_k, T, a_batch=T * T, b_batch=T * d_k,
@@ -193,11 +200,20 @@ def attention_backward(Wt, dW, delta, x, kept, delta_prev, need_prev, scratch,
 # ---------------------------------------------------------------- positional encoding
 
 @cuda.jit
-def add_positions(table, x, z, count, T, d, learned):
+def add_positions(table, x, z, count, size):
+    """z[i, t, j] = x[i, t, j] + P[t, j] for the table P of size = T d entries."""
     k = cuda.grid(1)
     if k < count:
-        e = k % (T * d)
-        z[k] = x[k] + (table[e] if learned else sinusoid(e // d, e % d, d))
+        z[k] = x[k] + table[k % size]
+
+
+@functools.lru_cache(maxsize=None)
+def sinusoid_table(T, d, dtype):
+    """P[t, j] = attention.sinusoid(t, j, d) on the device, in dtype: computed
+    once on the host in float64, as the CPU computes it (in float32 an angle
+    of up to T radians would be off by T 6e-8)."""
+    table = np.array([sinusoid(t, j, d) for t in range(T) for j in range(d)], dtype)
+    return cuda.to_device(table)
 
 
 @cuda.jit
@@ -205,7 +221,7 @@ def position_gradient(dtable, delta, m, size):
     """dJ/dP[e] = sum_i delta[i, e], one thread per table entry."""
     e = cuda.grid(1)
     if e < size:
-        total = 0.0
+        total = delta.dtype.type(0)
         for i in range(m):
             total += delta[i * size + e]
         dtable[e] = total
@@ -219,7 +235,9 @@ def copy_elements(src, dst, count):
 
 
 def posenc_forward(table, x, z, m, T, d, learned):
-    add_positions[launch(m * T * d)](table, x, z, m * T * d, T, d, learned)
+    if not learned:
+        table = sinusoid_table(T, d, np.dtype(z.dtype))
+    add_positions[launch(m * T * d)](table, x, z, m * T * d, T * d)
 
 
 def posenc_backward(dtable, delta, delta_prev, need_prev, m, T, d, learned):

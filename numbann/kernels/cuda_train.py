@@ -20,8 +20,8 @@ import numpy as np
 from numba import cuda
 
 from . import cuda as cuda_kernels
-from .cpu import mix64
-from .cuda import block_sum, larger, smaller
+from .cpu import like, mix64
+from .cuda import block_sum, larger, of_dtype, smaller
 from .codes import H_LR
 from .cpu_train import GRAD_NOT_FINITE, INTERRUPTED, LOSS_NOT_FINITE, OK, batch_scale
 from .cuda_optim import optimizer_update
@@ -46,7 +46,7 @@ def penalize_weights(theta, grad, w_off, count, l1, l2):
     k = cuda.grid(1)
     if k < count:
         w = theta[w_off + k]
-        sign = 1.0 if w > 0 else (-1.0 if w < 0 else 0.0)
+        sign = like(w, 1) if w > 0 else (like(w, -1) if w < 0 else like(w, 0))
         grad[w_off + k] += l2 * w + l1 * sign
 
 
@@ -59,16 +59,18 @@ def scale_elements(grad, factor):
 
 
 @functools.lru_cache(maxsize=None)
-def norm_kernels(threads):
-    """The two reduction kernels of the gradient norm, with THREADS-sized shared arrays."""
+def norm_kernels(threads, dtype):
+    """The two reduction kernels of the gradient norm, with THREADS-sized shared
+    arrays, summing in dtype (as cpu_train.sum_squares)."""
+    float_t = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
     def clip_and_sum_squares(grad, clip_value, partials):
         """g <- clamp(g, -c, c) when c = clip_value > 0; partials[block] = the
         sum of g^2 over the elements this block visits (tree reduction)."""
-        partial = cuda.shared.array(threads, numba.float64)
+        partial = cuda.shared.array(threads, float_t)
         tid = cuda.threadIdx.x
-        total = 0.0
+        total = float_t(0)
         for k in range(cuda.grid(1), grad.shape[0], cuda.gridsize(1)):
             if clip_value > 0:
                 grad[k] = smaller(larger(grad[k], -clip_value), clip_value)
@@ -84,9 +86,9 @@ def norm_kernels(threads):
         """||g|| = sqrt(sum of partials); at the first step whose J = losses[step]
         or ||g|| is not finite, halt = (status, step); factor[0] =
         clip_norm / (||g|| + 1e-6) when 0 < clip_norm < ||g||, else 1."""
-        partial = cuda.shared.array(threads, numba.float64)
+        partial = cuda.shared.array(threads, float_t)
         tid = cuda.threadIdx.x
-        total = 0.0
+        total = float_t(0)
         for k in range(tid, partials.shape[0], threads):
             total += partials[k]
         partial[tid] = total
@@ -99,21 +101,21 @@ def norm_kernels(threads):
             elif halt[0] == OK and not math.isfinite(norm):
                 halt[0] = GRAD_NOT_FINITE
                 halt[1] = step
-            factor[0] = 1.0
+            factor[0] = 1
             if clip_norm > 0 and norm > clip_norm:
-                factor[0] = clip_norm / (norm + 1e-6)  # torch.nn.utils.clip_grad_norm_
+                factor[0] = clip_norm / (norm + float_t(1e-6))  # torch.nn.utils.clip_grad_norm_
 
     return clip_and_sum_squares, check_step
 
 
 class Scratch:
-    """Small device buffers of one epoch: step losses, norm partial sums, clip
-    factor and the halt flag (status, step)."""
+    """Small device buffers of one epoch: step losses (float64), norm partial
+    sums and clip factor (grad's dtype) and the halt flag (status, step)."""
 
     def __init__(self, n_steps, grad):
         self.losses = cuda.to_device(np.zeros(n_steps))
         self.partials = cuda.device_array(min(cuda_kernels.blocks(grad.shape[0]),
-                                              MAX_PARTIAL_SUMS), np.float64)
+                                              MAX_PARTIAL_SUMS), grad.dtype)
         self.factor = cuda.device_array(1, grad.dtype)
         self.halt = cuda.to_device(np.array([OK, 0], np.int64))
 
@@ -140,11 +142,12 @@ def launch_step(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_
         for l in range(1, L + 1):
             count = int(sizes[l] * sizes[l - 1])
             penalize_weights[blocks(count), threads](theta, grad, int(p_off[l - 1]), count,
-                                                     l1, l2)
-    clip_and_sum_squares, check_step = norm_kernels(threads)
-    clip_and_sum_squares[scratch.partials.shape[0], threads](grad, clip_value, scratch.partials)
-    check_step[1, threads](scratch.partials, scratch.losses, slot, clip_norm, scratch.factor,
-                           scratch.halt)
+                                                     of_dtype(grad, l1), of_dtype(grad, l2))
+    clip_and_sum_squares, check_step = norm_kernels(threads, np.dtype(grad.dtype))
+    clip_and_sum_squares[scratch.partials.shape[0], threads](grad, of_dtype(grad, clip_value),
+                                                             scratch.partials)
+    check_step[1, threads](scratch.partials, scratch.losses, slot, of_dtype(grad, clip_norm),
+                           scratch.factor, scratch.halt)
     if clip_norm > 0:
         scale_elements[blocks(grad.shape[0]), threads](grad, scratch.factor)
 

@@ -38,31 +38,32 @@ def array(dtype, ndim=1):
 def signatures(dtype):
     """Each kernel with the argument types its host function launches it with."""
     A, F64, I64 = array(dtype), array(f64), array(i64)
+    F, MASK = dtype, nt.UniTuple(u64, 2)  # scalars in the dtype; dropout (seed, limit)
     dense_forward, delta_backward, weight_gradient, loss_head = ck.tiled_kernels(
         16, 128, dtype.name)
-    clip_and_sum_squares, check_step = cuda_train.norm_kernels(128)
+    clip_and_sum_squares, check_step = cuda_train.norm_kernels(128, dtype.name)
     forward_product, weight_product, cols_product = cl.conv_products(16, dtype.name)
     forward_channels, backward_channels = cl.norm_kernels(128)
     ints = (i64,) * 9  # m, C, H, W, then the window (and padding) or the output size
     (input_product, recurrent_step, through_time, input_weight_product,
      recurrent_weight_gradient, input_delta_product) = cuda_rnn.rnn_kernels(16, dtype.name)
     return {
-        dense_forward: (A, i64, i64, A, i64, i64, A, i64, i64, i64, i64, i64, f64, f64, u64),
-        delta_backward: (A, i64, A, i64, i64, A, A, i64, i64, i64, i64, i64, f64, f64, u64),
+        dense_forward: (A, i64, i64, A, i64, i64, A, i64, i64, i64, i64, i64, F, F, MASK),
+        delta_backward: (A, i64, A, i64, i64, A, A, i64, i64, i64, i64, i64, F, F, MASK),
         weight_gradient: (A, i64, i64, A, i64, A, i64, i64, i64, i64),
-        loss_head: (i64, f64, i64, f64, A, i64, A, i64, A, i64, A, i64, i64, i64, F64, i64),
-        ck.activate_elements: (i64, f64, A, A, i64),
-        ck.softmax_rows: (A, i64, A, i64, i64, i64, f64, u64),
-        ck.backprop_elements: (i64, f64, A, A, A, f64, i64),
+        loss_head: (i64, f64, i64, F, A, i64, A, i64, A, i64, A, i64, i64, i64, F64, i64),
+        ck.activate_elements: (i64, F, A, A, i64),
+        ck.softmax_rows: (A, i64, A, i64, i64, i64, F, MASK),
+        ck.backprop_elements: (i64, F, A, A, A, F, i64),
         ck.softmax_jacobian_rows: (A, i64, A, i64, i64, i64),
-        ck.dropout_elements: (A, f64, u64, i64, i64),
+        ck.dropout_elements: (A, F, MASK, i64, i64),
         cuda_optim.update_elements: (i64, A, A, array(dtype, 2), nt.UniTuple(dtype, 10),
                                      nt.UniTuple(i64, 5), I64),
         cuda_train.gather_rows: (array(dtype, 2), I64, i64, i64, A, i64),
-        cuda_train.penalize_weights: (A, A, i64, i64, f64, f64),
+        cuda_train.penalize_weights: (A, A, i64, i64, F, F),
         cuda_train.scale_elements: (A, A),
-        clip_and_sum_squares: (A, f64, F64),
-        check_step: (F64, F64, i64, f64, A, I64),
+        clip_and_sum_squares: (A, F, A),
+        check_step: (A, F64, i64, F, A, I64),
         cl.im2col_elements: (A,) + ints + (i64, i64, A),
         cl.col2im_elements: (A,) + ints + (i64, i64, A),
         cl.nchw_to_rows: (A, A, i64, i64, i64),
@@ -71,15 +72,15 @@ def signatures(dtype):
         cols_product: (A, A, A, i64, i64, i64),
         cl.maxpool_elements: (A, A, I64) + ints,
         cl.maxpool_back_elements: (A, I64, A) + ints,
-        cl.avgpool_elements: (A, A) + ints,
-        cl.avgpool_back_elements: (A, A) + ints,
+        cl.avgpool_elements: (A, A) + ints + (F,),
+        cl.avgpool_back_elements: (A, A) + ints + (F,),
         forward_channels: (A,) * 6 + (i64, i64, i64, i64, I64),
         backward_channels: (A,) * 6 + (nt.boolean, i64, i64, i64, i64),
-        cuda_plan.activate_from: (A, A, A, i64, i64, f64, f64, u64, i64),
-        cuda_plan.finish_delta: (A, A, A, A, i64, i64, f64, f64, u64, i64),
+        cuda_plan.activate_from: (A, A, A, i64, i64, F, F, MASK, i64),
+        cuda_plan.finish_delta: (A, A, A, A, i64, i64, F, F, MASK, i64),
         input_product: (A,) * 4 + (i64,) * 4,
-        recurrent_step: (A,) * 3 + (i64,) * 7 + (f64,),
-        through_time: (A,) * 4 + (i64,) * 7 + (f64,),
+        recurrent_step: (A,) * 3 + (i64,) * 7 + (F,),
+        through_time: (A,) * 4 + (i64,) * 7 + (F,),
         input_weight_product: (A,) * 4 + (i64,) * 4,
         recurrent_weight_gradient: (A,) * 3 + (i64,) * 5,
         input_delta_product: (A,) * 3 + (i64,) * 4,
@@ -88,9 +89,9 @@ def signatures(dtype):
         cuda_sequence.layernorm_rows: (A,) * 5 + (i64,) * 2,
         cuda_sequence.layernorm_input_delta: (A,) * 4 + (i64,) * 2,
         cuda_sequence.layernorm_params: (A,) * 4 + (i64,) * 2,
-        cuda_sequence.softmax_scores: (A, i64, i64, f64, i64),
-        cuda_sequence.score_deltas: (A, A, A, i64, i64, f64),
-        cuda_sequence.add_positions: (A, A, A) + (i64,) * 4,
+        cuda_sequence.softmax_scores: (A, i64, i64, F, i64),
+        cuda_sequence.score_deltas: (A, A, A, i64, i64, F),
+        cuda_sequence.add_positions: (A, A, A, i64, i64),
         cuda_sequence.position_gradient: (A, A, i64, i64),
         cuda_sequence.copy_elements: (A, A, i64),
         cuda_sequence.add_elements: (A, A, A, i64),
@@ -99,12 +100,17 @@ def signatures(dtype):
     }
 
 
-failures = []
-for dtype in (nt.float32, nt.float64):
-    for kernel, args in signatures(dtype).items():
-        try:
-            cuda.compile_ptx(kernel.py_func, nt.void(*args), cc=TARGET)
-        except Exception as error:  # report every kernel that fails, then fail
-            failures.append(f"{kernel.py_func.__name__} ({dtype}): {error}")
-print("\n\n".join(failures) or "every kernel compiles")
-sys.exit(1 if failures else 0)
+def main():
+    failures = []
+    for dtype in (nt.float32, nt.float64):
+        for kernel, args in signatures(dtype).items():
+            try:
+                cuda.compile_ptx(kernel.py_func, nt.void(*args), cc=TARGET)
+            except Exception as error:  # report every kernel that fails, then fail
+                failures.append(f"{kernel.py_func.__name__} ({dtype}): {error}")
+    print("\n\n".join(failures) or "every kernel compiles")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
