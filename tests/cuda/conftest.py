@@ -4,7 +4,9 @@ set (NUMBA_ENABLE_CUDASIM=0 runs them on a real GPU).
 The variable must be set before ``numba.cuda`` is first imported; numba's
 config is re-read in case another conftest imported numba already.
 """
+import importlib
 import os
+import pkgutil
 import sys
 
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
@@ -14,9 +16,20 @@ import pytest  # noqa: E402
 
 numba.core.config.reload_config()
 
+import numbann.kernels  # noqa: E402
 from numbann.kernels import cuda as cuda_kernels  # noqa: E402
 
 SIMULATED = numba.core.config.ENABLE_CUDASIM
+SHIPPED = cuda_kernels.TILE, cuda_kernels.THREADS  # read before small_blocks shrinks them
+
+# In the simulator every thread of a block iterates the globals of the device
+# functions it calls; the first warning raised in a kernel (the dropout hash's
+# uint64 overflow) adds ``__warningregistry__`` to them, and another thread's
+# iteration then sometimes fails ("dictionary changed size during
+# iteration"): each kernel module gets its registry beforehand.
+for _name in pkgutil.iter_modules(numbann.kernels.__path__):
+    vars(importlib.import_module(f"numbann.kernels.{_name.name}")).setdefault(
+        "__warningregistry__", {})
 
 
 def pytest_configure(config):
@@ -36,6 +49,14 @@ def small_blocks():
     yield
     cuda_kernels.TILE, cuda_kernels.THREADS = saved[:2]
     sys.setswitchinterval(saved[2])
+
+
+@pytest.fixture
+def shipped_blocks(monkeypatch):
+    """For one test, the sizes numbann ships (tiles of 16, blocks of 128
+    threads) instead of small_blocks'; they come back after the test."""
+    monkeypatch.setattr(cuda_kernels, "TILE", SHIPPED[0])
+    monkeypatch.setattr(cuda_kernels, "THREADS", SHIPPED[1])
 
 
 @pytest.fixture
