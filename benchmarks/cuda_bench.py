@@ -11,7 +11,10 @@ untimed epoch (numbann compiles its kernels there: that time is reported as
 seconds, the GPU synchronized at both ends. The data set lives on the GPU for
 both; numbann's timed epochs are one ``fit`` call, which includes its input
 checks and its one upload of the data set. PyTorch runs when it is importable
-with CUDA. Prints a markdown table.
+with CUDA. Prints a markdown table, with each contender's share of the GPU's
+FP32 CUDA-core peak: a training step does 6 n_in n_out flops per sample and
+dense layer (forward, delta and dW products, multiply and add counted
+separately), and the peak is SMs x FP32 cores per SM x 2 x clock.
 
 ``--smoke`` runs a tiny workload only, to check the script itself (it also
 runs under NUMBA_ENABLE_CUDASIM=1, where the timings mean nothing).
@@ -92,6 +95,32 @@ def time_torch(sizes, batch, X, labels, epochs):
     return first, len(X) * epochs / train(epochs)
 
 
+FP32_CORES_PER_SM = {(6, 0): 64, (6, 1): 128, (7, 0): 64, (7, 5): 64, (8, 0): 64,
+                     (8, 6): 128, (8, 7): 128, (8, 9): 128, (9, 0): 128}
+
+
+def flops_per_sample(sizes):
+    """Flops of one training sample's three products through the dense layers."""
+    return 6 * sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def fp32_peak():
+    """The GPU's FP32 CUDA-core peak in flop/s (None when unknown: simulator or
+    an architecture missing from FP32_CORES_PER_SM)."""
+    from numba import config, cuda
+    if config.ENABLE_CUDASIM:
+        return None
+    device = cuda.get_current_device()
+    cores = FP32_CORES_PER_SM.get(tuple(device.compute_capability))
+    if cores is None:
+        return None
+    return device.MULTIPROCESSOR_COUNT * cores * 2 * device.CLOCK_RATE * 1e3
+
+
+def peak_share(rate, sizes, peak):
+    return "n/a" if peak is None else f"{100 * rate * flops_per_sample(sizes) / peak:.1f}%"
+
+
 def gpu_name():
     from numba import cuda
     name = getattr(cuda.current_context().device, "name", "numba's CUDA simulator")
@@ -111,23 +140,26 @@ def main():
     if args.tile:
         cuda_kernels.TILE = args.tile
     workloads, n = (SMOKE, 64) if args.smoke else (WORKLOADS, N_SAMPLES)
-    print(f"{gpu_name()}; {n} samples, float32, Adam, {args.epochs} timed epochs, "
-          f"numbann TILE {cuda_kernels.TILE}\n")
-    print("| network | batch | numbann samples/s | numbann first epoch (s) "
-          "| PyTorch samples/s | PyTorch first epoch (s) | numbann / PyTorch |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    peak = fp32_peak()
+    peak_text = "unknown" if peak is None else f"{peak / 1e12:.1f} TFLOP/s"
+    print(f"{gpu_name()} (FP32 peak {peak_text}); {n} samples, float32, Adam, "
+          f"{args.epochs} timed epochs, numbann TILE {cuda_kernels.TILE}\n")
+    print("| network | batch | numbann samples/s | numbann first epoch (s) | numbann % peak "
+          "| PyTorch samples/s | PyTorch first epoch (s) | PyTorch % peak | numbann / PyTorch |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for sizes, batch in workloads:
         X, labels = synthetic_mnist(n, sizes[0], sizes[-1])
         nb_first, nb_rate = time_numbann(sizes, batch, X, labels, args.epochs)
         torch_result = time_torch(sizes, batch, X, labels, args.epochs)
         if torch_result is None:
-            torch_cells = "n/a | n/a | n/a"
+            torch_cells = "n/a | n/a | n/a | n/a"
         else:
             t_first, t_rate = torch_result
-            torch_cells = f"{t_rate:,.0f} | {t_first:.2f} | {nb_rate / t_rate:.2f}"
+            torch_cells = (f"{t_rate:,.0f} | {t_first:.2f} | {peak_share(t_rate, sizes, peak)} "
+                           f"| {nb_rate / t_rate:.2f}")
         arch = "-".join(map(str, sizes))
-        print(f"| {arch} | {batch} | {nb_rate:,.0f} | {nb_first:.2f} | {torch_cells} |",
-              flush=True)
+        print(f"| {arch} | {batch} | {nb_rate:,.0f} | {nb_first:.2f} "
+              f"| {peak_share(nb_rate, sizes, peak)} | {torch_cells} |", flush=True)
 
 
 if __name__ == "__main__":

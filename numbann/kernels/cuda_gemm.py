@@ -1,6 +1,7 @@
 """Register-tiled matrix products for the CUDA backend: the three products of
 backprop (``dense_forward``, ``delta_backward``, ``weight_gradient``, with the
-arguments and meaning of ``cuda.tiled_kernels``'), several outputs per thread.
+arguments and meaning of the one-output-a-thread kernels they replaced), several outputs
+per thread.
 
 Notation as in ``cuda.py``: ``z[l] = a[l-1] @ W[l].T + b[l]``,
 ``delta[l-1] = (delta[l] @ W[l]) * g'(z[l-1])``, ``[dW[l] | db[l]] = delta[l].T @ [a[l-1] | 1]``.
@@ -49,7 +50,7 @@ import numpy as np
 from numba import cuda
 
 from .codes import SOFTMAX
-from .cuda import activation, dropped, times_slope
+from .cuda_math import activation, dropped, times_slope
 
 Tiling = namedtuple("Tiling", "block_m block_n block_k thread_m thread_n slices")
 
@@ -236,7 +237,7 @@ def block_product(tiling, float_t):
 @functools.lru_cache(maxsize=None)
 def gemm_kernels(tiling, dtype):
     """(dense_forward, delta_backward, weight_gradient, threads per block) for one
-    tiling and dtype: cuda.tiled_kernels' products, register-tiled.
+    tiling and dtype.
 
     Shared memory is declared as complex128, the one 16-byte number type, and
     viewed as dtype: numba aligns a shared array to its item size, and only a

@@ -27,7 +27,8 @@ from numba import cuda
 from . import cuda as ck
 from .codes import EVAL, TRAIN_UPDATE
 from .conv import beats, pool_scale, tap
-from .cuda import block_sum, larger, smaller, tile_product
+from .cuda import tile_product
+from .cuda_math import block_sum, larger, smaller
 from .norm import input_delta, inverse_std, normalized, update_running
 
 

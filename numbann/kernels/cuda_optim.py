@@ -19,7 +19,7 @@ from numba import cuda
 from . import cpu_optim
 from . import cuda as cuda_kernels
 from .codes import N_HYPER, OPT_ADAGRAD, OPT_ADAMW, OPT_NEWTON, OPT_RMSPROP, OPT_SGD
-from .cuda import larger
+from .cuda_math import larger
 
 device_function = cuda.jit(device=True)
 
@@ -124,13 +124,9 @@ def adam_element(theta, grad, state, c, f, i):
     theta[i] = th - step * (m / (math.sqrt(v) * rbc2 + eps))
 
 
-@cuda.jit
-def update_elements(code, theta, grad, state, c, f, halt):
-    """One thread per parameter i applies the rule of ``code``; nothing when
-    halt[0] != 0 (the training loop's flag for a non-finite step)."""
-    i = cuda.grid(1)
-    if i >= theta.shape[0] or halt[0] != 0:
-        return
+@device_function
+def apply_rule(code, theta, grad, state, c, f, i):
+    """Parameter i takes the rule of the optimizer ``code``."""
     if code == OPT_SGD:
         sgd_element(theta, grad, state, c, f, i)
     elif code == OPT_ADAGRAD:
@@ -139,6 +135,15 @@ def update_elements(code, theta, grad, state, c, f, halt):
         rmsprop_element(theta, grad, state, c, f, i)
     else:
         adam_element(theta, grad, state, c, f, i)
+
+
+@cuda.jit
+def update_elements(code, theta, grad, state, c, f, halt):
+    """One thread per parameter i applies the rule of ``code``; nothing when
+    halt[0] != 0 (the training loop's flag for a non-finite step)."""
+    i = cuda.grid(1)
+    if i < theta.shape[0] and halt[0] == 0:
+        apply_rule(code, theta, grad, state, c, f, i)
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,16 +6,18 @@ arrays for ``theta``, ``grad``, ``running`` and the workspace buffers
 (``a_buf``, ``z_buf``, ``delta_buf``, ``x_buf``, ``i_buf``, ``s_buf``, ``y``)
 and host arrays for ``plan``, ``alphas``, ``keep`` and the offsets, which
 the host loop reads to launch one kernel (or a few) per layer: dense layers
-through the tiled kernels of ``cuda.py`` (product, bias, activation and
-dropout fused), the other kinds through ``cuda_layers.py``, each followed by
+through the register-tiled kernels of ``cuda_gemm.py`` (product, bias,
+activation and dropout fused), the other kinds through ``cuda_layers.py``, each followed by
 one elementwise kernel for its activation and dropout (forward) or dropout
 mask and slope g'(z[l-1]) (backward). The layout, dropout indices and step
 seeds are the CPU's, so a step gives the CPU's numbers to rounding.
 
 ``train_epochs`` is ``plan_train.train_epochs`` queued on the device as
-``cuda_train.train_epochs`` does for stacks of dense layers: gather,
-forward (BatchNorm running statistics updated), loss, backward, penalties
-on dense and conv weights only, clipping, the finite check and the update;
+``cuda_train.train_epochs`` does for stacks of dense layers: gather
+(inputs and targets in one launch), forward (BatchNorm running statistics
+updated), loss, backward, penalties on dense and conv weights only,
+clip_value and the sums of squares, then the finite check, clip_norm and
+the update in one launch (``cuda_step.checked_update``);
 one copy of the step losses at the end. After a non-finite step the device
 flag stops the updates and the running statistics where the CPU stops.
 """
@@ -23,6 +25,7 @@ import numpy as np
 from numba import cuda
 
 from . import cuda as ck
+from . import cuda_gemm
 from . import cuda_layers as cl
 from . import cuda_sequence as cs
 from .codes import (ATTENTION, AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, H_LR, IDENTITY,
@@ -30,10 +33,10 @@ from .codes import (ATTENTION, AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, H_L
                     P_KIND, P_KW, P_NB, P_NW, P_PAD_H, P_PAD_W, P_RUN, P_SKIP_FROM, P_SKIP_TO,
                     P_STRIDE, P_W, P_WIN, P_WOUT, POSENC, RNN, SKIP, SOFTMAX, TRAIN_UPDATE)
 from .cuda_rnn import rnn_backward, rnn_forward
-from .cuda import activation, dropped, times_slope
-from .cuda_optim import optimizer_update
-from .cuda_train import (Scratch, block_result, block_steps, gather_rows, norm_kernels,
-                         penalize_weights, scale_elements, step_seed)
+from .cuda_math import activation, dropped, times_slope
+from .cuda_step import Update, check_only, gather_batch, launch_backward_layer
+from .cuda_train import (Scratch, block_result, block_steps, norm_kernel, penalize_weights,
+                         step_seed)
 
 
 @cuda.jit
@@ -67,6 +70,11 @@ def finish_delta(src, delta, z, a, count, code, alpha, keep, mask, offset):
         delta[k] = d
 
 
+def _no_delta(theta):
+    """(act, alpha, keep, mask) for a backward launch without delta[l-1]."""
+    return (IDENTITY, ck.of_dtype(theta, 0.0), *ck.dropout_args(theta, 1.0, 0))
+
+
 def _row(r):
     """A plan row's integers, as Python ints."""
     return [int(x) for x in r]
@@ -77,12 +85,12 @@ def _sizes(r):
 
 
 def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
-                 i_buf, i_off, s_buf, m, keep, seed, mode, halt=None):
+                 i_buf, i_off, s_buf, m, keep, seed, mode, halt=None, softmax_last=True):
     """plan.plan_forward on the device: for l = 1..L, z[l] = f_l(a[l-1]),
     a[l] = g_l(z[l]), then (keep[l-1] < 1) inverted dropout on a[l]. ``halt``:
     the training loop's device flag (BatchNorm's running statistics stay
-    while it is raised)."""
-    dense_forward = ck.kernels_for(theta)[0]
+    while it is raised); ``softmax_last`` False leaves a softmax a[L] to the
+    loss head."""
     T = ck.THREADS
     for l in range(1, plan.shape[0] + 1):
         r = _row(plan[l - 1])
@@ -98,7 +106,7 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
         if kind == DENSE:  # per time step: m T rows of n_in / T values
             steps = C if r[P_FLAG] else 1
             rows, n_in, n = m * steps, n_in // steps, n // steps
-            dense_forward[ck.tiles(rows, n), (ck.TILE, ck.TILE)](
+            cuda_gemm.dense_forward(
                 theta, w, wb, a_buf, ai, ao, z_buf, zo, rows, n_in, n, act, alpha, keep_l, mask)
         else:
             if kind == CONV2D:
@@ -135,7 +143,7 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
             activate_from[ck.blocks(m * n), T](a_prev if kind == FLATTEN else z, z,
                                                a_buf[ao:ao + m * n], m * n, act, alpha, keep_l,
                                                mask, ao)
-        if act == SOFTMAX:
+        if act == SOFTMAX and (softmax_last or l < plan.shape[0]):
             ck.softmax_rows[ck.blocks(m), T](z_buf, zo, a_buf, ao, m, n, keep_l, mask)
 
 
@@ -144,7 +152,6 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
     """plan.plan_backward on the device, given delta[L] in delta_buf: for
     l = L..1, dW[l] and db[l] into grad, and for l > 1 delta[l-1] = dJ/da[l-1]
     (through f_l) times the dropout mask / keep, times g'_{l-1}(z[l-1])."""
-    _, delta_backward, weight_gradient, _ = ck.kernels_for(theta)
     T = ck.THREADS
     for l in range(plan.shape[0], 0, -1):
         r = _row(plan[l - 1])
@@ -166,13 +173,11 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
         if kind == DENSE:
             steps = C if r[P_FLAG] else 1
             rows, n_in_step, n_step = m * steps, n_in // steps, n // steps
-            weight_gradient[ck.tiles(n_step, n_in_step + 1), (ck.TILE, ck.TILE)](
-                grad, w, wb, delta_buf, zo, a_buf, ai, rows, n_step, n_in_step)
-            if need_prev and not skip:
-                delta_backward[ck.tiles(rows, n_in_step), (ck.TILE, ck.TILE)](
-                    theta, w, delta_buf, zo, zp, z_buf, a_buf, ai, rows, n_step, n_in_step,
-                    act, alpha, keep_p, mask)
-            elif need_prev:  # dJ/da[l-1] = delta W, unfused: the residual's delta joins it
+            fused = need_prev and not skip  # dW[l] and delta[l-1] in one launch
+            launch_backward_layer(theta, grad, w, wb, delta_buf, zo, a_buf, ai, rows, n_step,
+                                  n_in_step, fused, zp, z_buf, *((act, alpha, keep_p, mask)
+                                                                 if fused else _no_delta(theta)))
+            if need_prev and skip:  # dJ/da[l-1] = delta W, unfused: the residual's delta joins it
                 cs.product(delta, n_step, 1, theta[w:wb], n_in_step, 1, delta_prev, n_in_step,
                            rows, n_in_step, n_step)
         elif kind == CONV2D:
@@ -227,15 +232,15 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
 
 
 def plan_loss_into(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale,
-                   losses, slot):
-    """plan_loss, leaving J in losses[slot] (a float64 device array): no sync."""
+                   losses, slot, activate=False):
+    """plan_loss, leaving J in losses[slot] (a float64 device array): no sync;
+    ``activate``: a softmax a[L] is computed by the loss head."""
     L = plan.shape[0]
     n = _sizes(_row(plan[L - 1]))[1]
     zo = int(z_off[L - 1])
-    loss_head = ck.kernels_for(z_buf)[3]
-    loss_head[1, ck.THREADS](loss, scale, int(plan[L - 1, P_ACT]),
-                             ck.of_dtype(z_buf, alphas[L - 1]), z_buf, zo, a_buf, int(a_off[L]),
-                             y, 0, delta_buf, zo, m, n, losses, slot)
+    ck.loss_head_for(z_buf)(loss, scale, int(plan[L - 1, P_ACT]),
+                            ck.of_dtype(z_buf, alphas[L - 1]), z_buf, zo, a_buf, int(a_off[L]),
+                            y, 0, delta_buf, zo, m, n, losses, slot, activate)
 
 
 def plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale):
@@ -248,11 +253,14 @@ def plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, s
 def plan_loss_and_gradient_into(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
                                 delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale,
                                 keep, seed, mode, losses, slot, halt=None):
-    """plan_loss_and_gradient, leaving J in losses[slot]: no sync."""
+    """plan_loss_and_gradient, leaving J in losses[slot]: no sync. A softmax
+    output without dropout is computed by the loss head (one launch fewer)."""
+    L = plan.shape[0]
+    fold = int(plan[L - 1, P_ACT]) == SOFTMAX and keep[L - 1] >= 1
     plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
-                 i_off, s_buf, m, keep, seed, mode, halt)
+                 i_off, s_buf, m, keep, seed, mode, halt, softmax_last=not fold)
     plan_loss_into(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale,
-                   losses, slot)
+                   losses, slot, fold)
     plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
                   i_buf, i_off, s_buf, m, keep, seed, mode)
 
@@ -269,13 +277,15 @@ def plan_loss_and_gradient(plan, theta, grad, running, alphas, a_buf, a_off, z_b
 
 
 def launch_step(args, order, start, m, scale, t, scratch, slot, mode=TRAIN_UPDATE):
-    """plan_train.train_step's work, queued: gather, forward, J into
-    scratch.losses[slot], backward, penalties, clipping, the halt check."""
+    """plan_train.train_step's work but the norm check (cuda_step's
+    checked_update follows), queued: gather, forward, J into
+    scratch.losses[slot], backward, penalties, clip_value, the partial sums
+    of ||g||^2 into scratch.partials."""
     (theta, grad, plan, running, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
      i_buf, i_off, s_buf, y_buf, X, Y, loss, keep, seed, l1, l2, clip_value, clip_norm) = args
     T, blocks = ck.THREADS, ck.blocks
-    gather_rows[blocks(m * X.shape[1]), T](X, order, start, m, a_buf, int(a_off[0]))
-    gather_rows[blocks(m * Y.shape[1]), T](Y, order, start, m, y_buf, 0)
+    gather_batch[blocks(m * (X.shape[1] + Y.shape[1])), T](X, Y, order, start, m, a_buf,
+                                                           int(a_off[0]), y_buf)
     plan_loss_and_gradient_into(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
                                 delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y_buf, loss,
                                 scale, keep, step_seed(seed, t), mode, scratch.losses, slot,
@@ -286,13 +296,8 @@ def launch_step(args, order, start, m, scale, t, scratch, slot, mode=TRAIN_UPDAT
                 count = int(r[P_NW])
                 penalize_weights[blocks(count), T](theta, grad, int(r[P_W]), count,
                                                    ck.of_dtype(grad, l1), ck.of_dtype(grad, l2))
-    clip_and_sum_squares, check_step = norm_kernels(T, np.dtype(grad.dtype))
-    clip_and_sum_squares[scratch.partials.shape[0], T](grad, ck.of_dtype(grad, clip_value),
-                                                       scratch.partials)
-    check_step[1, T](scratch.partials, scratch.losses, slot, ck.of_dtype(grad, clip_norm),
-                     scratch.factor, scratch.halt)
-    if clip_norm > 0:
-        scale_elements[blocks(grad.shape[0]), T](grad, scratch.factor)
+    norm_kernel(T, np.dtype(grad.dtype))[scratch.partials.shape[0], T](
+        grad, ck.of_dtype(grad, clip_value), scratch.partials)
 
 
 def batch_gradient(args, order, start, m, scale, t, mode=TRAIN_UPDATE):
@@ -300,6 +305,7 @@ def batch_gradient(args, order, start, m, scale, t, mode=TRAIN_UPDATE):
     mode=TRAIN recomputes a step without moving the running statistics."""
     scratch = Scratch(1, args[1])
     launch_step(args, order, start, m, scale, t, scratch, 0, mode)
+    check_only(args[0], args[1], scratch, scratch.partials.shape[0], 0, args[-1])
     return float(scratch.losses.copy_to_host()[0]), int(scratch.halt.copy_to_host()[0])
 
 
@@ -311,10 +317,11 @@ def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scal
     theta, grad, X = step_args[0], step_args[1], step_args[16]
     n = X.shape[0]
     scratch = Scratch(step_losses.size, grad)
+    update = Update(opt, theta, grad, state, scratch, step_args[-1])
     t = t0
     for e, s, start, m, scale, t in block_steps(step_losses.shape, n, batch_size, scale_c,
                                                 per_row, per_output, n_out, t0, stop):
         launch_step(step_args, orders[e], start, m, scale, t, scratch, t - t0 - 1)
         hyper[H_LR] = lrs[e, s]
-        optimizer_update(opt, theta, grad, state, hyper, t, scratch.halt)
+        update(hyper, t, scratch.partials.shape[0], t - t0 - 1)
     return block_result(scratch, t - t0, stop, step_losses)

@@ -15,7 +15,8 @@ import numpy as np
 from numba import cuda
 
 from . import cuda as ck
-from .cuda import activation, tile_product, times_slope
+from .cuda import tile_product
+from .cuda_math import activation, times_slope
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,31 +13,19 @@ update into a no-op, so theta and the optimizer state stop where the CPU
 loop stops; the flag, read at the end, gives the step.
 """
 import functools
-import math
 
 import numba
 import numpy as np
 from numba import cuda
 
 from . import cuda as cuda_kernels
-from .cpu import like, mix64
-from .cuda import block_sum, larger, of_dtype, smaller
+from . import cuda_step
 from .codes import H_LR
-from .cpu_train import GRAD_NOT_FINITE, INTERRUPTED, LOSS_NOT_FINITE, OK, batch_scale
-from .cuda_optim import optimizer_update
+from .cpu import like, mix64
+from .cpu_train import INTERRUPTED, OK, batch_scale
+from .cuda_math import block_sum, larger, smaller
 
 MAX_PARTIAL_SUMS = 1024  # blocks of the gradient-norm reduction (a grid-stride loop)
-
-
-@cuda.jit
-def gather_rows(src, order, start, m, dst, dst_off):
-    """dst[dst_off + i n + j] = src[order[start + i], j] for i < m: the batch
-    rows, one thread per element, into a reused buffer."""
-    k = cuda.grid(1)
-    n = src.shape[1]
-    if k < m * n:
-        i = k // n
-        dst[dst_off + k] = src[order[start + i], k - i * n]
 
 
 @cuda.jit
@@ -50,18 +38,12 @@ def penalize_weights(theta, grad, w_off, count, l1, l2):
         grad[w_off + k] += l2 * w + l1 * sign
 
 
-@cuda.jit
-def scale_elements(grad, factor):
-    """g <- g * factor[0]."""
-    k = cuda.grid(1)
-    if k < grad.shape[0]:
-        grad[k] *= factor[0]
-
-
 @functools.lru_cache(maxsize=None)
-def norm_kernels(threads, dtype):
-    """The two reduction kernels of the gradient norm, with THREADS-sized shared
-    arrays, summing in dtype (as cpu_train.sum_squares)."""
+def norm_kernel(threads, dtype):
+    """The gradient's sums of squares (for ||g||, summed by cuda_step's
+    checked_update) with THREADS-sized shared arrays, in dtype (as
+    cpu_train.sum_squares): for networks whose gradient is not all written by
+    cuda_step.backward_layer."""
     float_t = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
@@ -81,42 +63,19 @@ def norm_kernels(threads, dtype):
         if tid == 0:
             partials[cuda.blockIdx.x] = partial[0]
 
-    @cuda.jit
-    def check_step(partials, losses, step, clip_norm, factor, halt):
-        """||g|| = sqrt(sum of partials); at the first step whose J = losses[step]
-        or ||g|| is not finite, halt = (status, step); factor[0] =
-        clip_norm / (||g|| + 1e-6) when 0 < clip_norm < ||g||, else 1."""
-        partial = cuda.shared.array(threads, float_t)
-        tid = cuda.threadIdx.x
-        total = float_t(0)
-        for k in range(tid, partials.shape[0], threads):
-            total += partials[k]
-        partial[tid] = total
-        block_sum(partial, tid, threads)
-        if tid == 0:
-            norm = math.sqrt(partial[0])
-            if halt[0] == OK and not math.isfinite(losses[step]):
-                halt[0] = LOSS_NOT_FINITE
-                halt[1] = step
-            elif halt[0] == OK and not math.isfinite(norm):
-                halt[0] = GRAD_NOT_FINITE
-                halt[1] = step
-            factor[0] = 1
-            if clip_norm > 0 and norm > clip_norm:
-                factor[0] = clip_norm / (norm + float_t(1e-6))  # torch.nn.utils.clip_grad_norm_
-
-    return clip_and_sum_squares, check_step
+    return clip_and_sum_squares
 
 
 class Scratch:
-    """Small device buffers of one epoch: step losses (float64), norm partial
-    sums and clip factor (grad's dtype) and the halt flag (status, step)."""
+    """Small device buffers of one block of epochs: step losses (float64),
+    the partial sums of ||g||^2 (grad's dtype: ``partial_sums`` of them, by
+    default one per block of the norm kernel) and the halt flag (status, step)."""
 
-    def __init__(self, n_steps, grad):
+    def __init__(self, n_steps, grad, partial_sums=None):
+        if partial_sums is None:
+            partial_sums = min(cuda_kernels.blocks(grad.shape[0]), MAX_PARTIAL_SUMS)
         self.losses = cuda.to_device(np.zeros(n_steps))
-        self.partials = cuda.device_array(min(cuda_kernels.blocks(grad.shape[0]),
-                                              MAX_PARTIAL_SUMS), grad.dtype)
-        self.factor = cuda.device_array(1, grad.dtype)
+        self.partials = cuda.device_array(partial_sums, grad.dtype)
         self.halt = cuda.to_device(np.array([OK, 0], np.int64))
 
 
@@ -125,31 +84,19 @@ def step_seed(seed, t):
     return np.uint64(mix64(np.uint64((int(seed) + int(t)) % 2**64)))
 
 
-def launch_step(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off,
-                delta_buf, y_buf, X, Y, order, start, m, loss, scale, keep, seed, t,
-                l1, l2, clip_value, clip_norm, scratch, slot):
-    """cpu_train.batch_gradient's work, queued: gather, forward, J into
-    scratch.losses[slot], backward, penalties, clipping, the halt check."""
-    L = len(sizes) - 1
-    n_in, n_out, threads = int(sizes[0]), int(sizes[L]), cuda_kernels.THREADS
-    blocks = cuda_kernels.blocks
-    gather_rows[blocks(m * n_in), threads](X, order, start, m, a_buf, int(a_off[0]))
-    gather_rows[blocks(m * n_out), threads](Y, order, start, m, y_buf, 0)
-    cuda_kernels.loss_and_gradient_into(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off,
-                                        z_buf, z_off, delta_buf, m, y_buf, loss, scale, keep,
-                                        step_seed(seed, t), scratch.losses, slot)
-    if l1 != 0.0 or l2 != 0.0:
-        for l in range(1, L + 1):
-            count = int(sizes[l] * sizes[l - 1])
-            penalize_weights[blocks(count), threads](theta, grad, int(p_off[l - 1]), count,
-                                                     of_dtype(grad, l1), of_dtype(grad, l2))
-    clip_and_sum_squares, check_step = norm_kernels(threads, np.dtype(grad.dtype))
-    clip_and_sum_squares[scratch.partials.shape[0], threads](grad, of_dtype(grad, clip_value),
-                                                             scratch.partials)
-    check_step[1, threads](scratch.partials, scratch.losses, slot, of_dtype(grad, clip_norm),
-                           scratch.factor, scratch.halt)
-    if clip_norm > 0:
-        scale_elements[blocks(grad.shape[0]), threads](grad, scratch.factor)
+def dense_steps(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off,
+                delta_buf, y_buf, X, Y, loss, keep, l1, l2, clip_value, scratch):
+    """cuda_step.DenseStep for each batch size, made on first use: cpu_train.
+    batch_gradient's work but the norm check (X and Y flat)."""
+    steps = {}
+
+    def step_for(m):
+        if m not in steps:
+            steps[m] = cuda_step.DenseStep(
+                theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off, delta_buf,
+                y_buf, X, Y, m, loss, keep, l1, l2, clip_value, scratch.partials, scratch.losses)
+        return steps[m]
+    return step_for
 
 
 def batch_gradient(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off,
@@ -158,10 +105,12 @@ def batch_gradient(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf,
     """cpu_train.batch_gradient on the device: gather batch rows
     order[start:start+m], forward, backward, penalties, clipping; waits for
     the GPU and returns (J, status)."""
-    scratch = Scratch(1, grad)
-    launch_step(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off, delta_buf,
-                y_buf, X, Y, order, start, m, loss, scale, keep, seed, t, l1, l2, clip_value,
-                clip_norm, scratch, 0)
+    scratch = Scratch(1, grad, cuda_step.partial_sums(sizes))
+    step = dense_steps(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off,
+                       delta_buf, y_buf, X.ravel(), Y.ravel(), loss, keep, l1, l2, clip_value,
+                       scratch)(m)
+    step(order, start, step_seed(seed, t), scale, 0)
+    cuda_step.check_only(theta, grad, scratch, step.count, 0, clip_norm)
     return float(scratch.losses.copy_to_host()[0]), int(scratch.halt.copy_to_host()[0])
 
 
@@ -177,15 +126,18 @@ def train_epochs(theta, grad, state, hyper, opt, t0, lrs, sizes, acts, alphas, p
     whose J is written."""
     n = X.shape[0]
     n_out = int(sizes[-1])
-    scratch = Scratch(step_losses.size, grad)
+    scratch = Scratch(step_losses.size, grad, cuda_step.partial_sums(sizes))
+    step_for = dense_steps(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off,
+                           delta_buf, y_buf, X.ravel(), Y.ravel(), loss, keep, l1, l2,
+                           clip_value, scratch)
+    update = cuda_step.Update(opt, theta, grad, state, scratch, clip_norm)
     t = t0
     for e, s, start, m, scale, t in block_steps(step_losses.shape, n, batch_size, scale_c,
                                                 per_row, per_output, n_out, t0, stop):
-        launch_step(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off,
-                    delta_buf, y_buf, X, Y, orders[e], start, m, loss, scale, keep, seed, t,
-                    l1, l2, clip_value, clip_norm, scratch, t - t0 - 1)
+        step = step_for(m)
+        step(orders[e], start, step_seed(seed, t), scale, t - t0 - 1)
         hyper[H_LR] = lrs[e, s]
-        optimizer_update(opt, theta, grad, state, hyper, t, scratch.halt)
+        update(hyper, t, step.count, t - t0 - 1)
     return block_result(scratch, t - t0, stop, step_losses)
 
 

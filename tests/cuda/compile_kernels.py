@@ -13,7 +13,8 @@ from numba.cuda import dispatcher
 
 from numbann.kernels import cuda as ck
 from numbann.kernels import cuda_layers as cl
-from numbann.kernels import cuda_optim, cuda_plan, cuda_rnn, cuda_sequence, cuda_train
+from numbann.kernels import (cuda_gemm, cuda_optim, cuda_plan, cuda_rnn, cuda_sequence,
+                             cuda_step, cuda_train)
 
 TARGET = (9, 0)  # compute capability compiled for
 
@@ -39,9 +40,11 @@ def signatures(dtype):
     """Each kernel with the argument types its host function launches it with."""
     A, F64, I64 = array(dtype), array(f64), array(i64)
     F, MASK = dtype, nt.UniTuple(u64, 2)  # scalars in the dtype; dropout (seed, limit)
-    dense_forward, delta_backward, weight_gradient, loss_head = ck.tiled_kernels(
-        16, 128, dtype.name)
-    clip_and_sum_squares, check_step = cuda_train.norm_kernels(128, dtype.name)
+    dense_forward, delta_backward, weight_gradient, _ = cuda_gemm.gemm_kernels(
+        cuda_gemm.MAIN, dtype.name)
+    first_forward, backward_layer, _ = cuda_step.step_kernels(cuda_gemm.MAIN, dtype.name)
+    loss_head = ck.loss_kernel(128, dtype.name)
+    clip_and_sum_squares = cuda_train.norm_kernel(128, dtype.name)
     forward_product, weight_product, cols_product = cl.conv_products(16, dtype.name)
     forward_channels, backward_channels = cl.norm_kernels(128)
     ints = (i64,) * 9  # m, C, H, W, then the window (and padding) or the output size
@@ -51,7 +54,12 @@ def signatures(dtype):
         dense_forward: (A, i64, i64, A, i64, i64, A, i64, i64, i64, i64, i64, F, F, MASK),
         delta_backward: (A, i64, A, i64, i64, A, A, i64, i64, i64, i64, i64, F, F, MASK),
         weight_gradient: (A, i64, i64, A, i64, A, i64, i64, i64, i64),
-        loss_head: (i64, f64, i64, F, A, i64, A, i64, A, i64, A, i64, i64, i64, F64, i64),
+        first_forward: (A, i64, i64, A, A, I64, i64, A, i64, i64, A, i64, A, i64, i64, i64, i64,
+                        i64, F, F, MASK),
+        backward_layer: (A, A, i64, i64, A, i64, A, i64, i64, i64, i64, F, F, F, nt.boolean, A,
+                         i64, i64, i64, i64, A, i64, F, F, MASK),
+        loss_head: (i64, f64, i64, F, A, i64, A, i64, A, i64, A, i64, i64, i64, F64, i64,
+                    nt.boolean),
         ck.activate_elements: (i64, F, A, A, i64),
         ck.softmax_rows: (A, i64, A, i64, i64, i64, F, MASK),
         ck.backprop_elements: (i64, F, A, A, A, F, i64),
@@ -59,11 +67,12 @@ def signatures(dtype):
         ck.dropout_elements: (A, F, MASK, i64, i64),
         cuda_optim.update_elements: (i64, A, A, array(dtype, 2), nt.UniTuple(dtype, 10),
                                      nt.UniTuple(i64, 5), I64),
-        cuda_train.gather_rows: (array(dtype, 2), I64, i64, i64, A, i64),
+        cuda_step.update_kernel(128, dtype.name): (
+            i64, A, A, array(dtype, 2), nt.UniTuple(dtype, 10), nt.UniTuple(i64, 5), A, i64, F64,
+            i64, F, I64),
+        cuda_step.gather_batch: (array(dtype, 2), array(dtype, 2), I64, i64, i64, A, i64, A),
         cuda_train.penalize_weights: (A, A, i64, i64, F, F),
-        cuda_train.scale_elements: (A, A),
         clip_and_sum_squares: (A, F, A),
-        check_step: (A, F64, i64, F, A, I64),
         cl.im2col_elements: (A,) + ints + (i64, i64, A),
         cl.col2im_elements: (A,) + ints + (i64, i64, A),
         cl.nchw_to_rows: (A, A, i64, i64, i64),

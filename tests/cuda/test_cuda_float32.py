@@ -25,7 +25,7 @@ FLOAT64_KEPT = {
     "loss_head": (36, ("J, the float64 number logged, as cpu.loss_rows: its terms "
                        "(float64 where the CPU's promote, e.g. the shared bce_value) and "
                        "their float64 sum; delta is float32")),
-    "check_step": (2, "the finite check of J, which is float64"),
+    "checked_update": (2, "the finite check of J, which is float64"),
     "forward_channels": (171, ("BatchNorm as norm.py, in float64: with N = 2 values per "
                                "channel the input gradient cancels to rounding, which "
                                "float32 would round otherwise than the CPU")),

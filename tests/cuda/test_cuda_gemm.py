@@ -1,11 +1,11 @@
-"""The register-tiled products (numbann.kernels.cuda_gemm) against NumPy and
-against cuda.py's tiled kernels, whose arguments and meaning they share."""
+"""The register-tiled products (numbann.kernels.cuda_gemm) against NumPy, and
+their epilogues against the CPU kernels."""
 import numpy as np
 import pytest
 from cuda_compare import assert_close
 from numba import cuda
 
-from numbann.kernels import codes, cuda_gemm
+from numbann.kernels import codes, cpu, cuda_gemm
 from numbann.kernels import cuda as ck
 
 pytestmark = pytest.mark.usefixtures("gpu")
@@ -23,9 +23,10 @@ def use(main, thin, thin_below):
 
 @pytest.fixture
 def tilings():
-    """Set the tilings with ``use``; the shipped ones come back after the test."""
+    """Set the tilings with ``use``; the previous ones come back after the test."""
+    saved = cuda_gemm.MAIN, cuda_gemm.THIN, cuda_gemm.THIN_BELOW
     yield use
-    use(*SHIPPED)
+    use(*saved)
 
 
 class Layer:
@@ -50,32 +51,25 @@ class Layer:
                                      np.zeros(m * n_out)]).astype(dtype)
         self.delta_buf = np.concatenate([np.zeros(5 + m * n_in), self.delta.ravel()]).astype(dtype)
 
-    def forward(self, module, act=codes.IDENTITY, alpha=0.0, keep=1.0, seed=7):
-        """(z[l], a[l]) by module's dense_forward (cuda_gemm's launcher, or
-        cuda.py's kernel at its tiles)."""
+    def forward(self, act=codes.IDENTITY, alpha=0.0, keep=1.0, seed=7):
+        """(z[l], a[l]) by cuda_gemm's dense_forward."""
         theta, a_buf, z_buf = (cuda.to_device(x) for x in (self.theta, self.a_buf, self.z_buf))
         args = (theta, self.w_off, self.b_off, a_buf, self.in_off, self.out_off, z_buf,
                 self.d_off, self.m, self.n_in, self.n_out, act, ck.of_dtype(theta, alpha),
                 *ck.dropout_args(theta, keep, seed))
-        if module is ck:
-            ck.kernels_for(theta)[0][ck.tiles(self.m, self.n_out), (ck.TILE, ck.TILE)](*args)
-        else:
-            cuda_gemm.dense_forward(*args)
+        cuda_gemm.dense_forward(*args)
         size = self.m * self.n_out
         return (z_buf.copy_to_host()[self.d_off:].reshape(self.m, self.n_out),
                 a_buf.copy_to_host()[self.out_off:self.out_off + size].reshape(self.m, -1))
 
-    def backward(self, module, act=codes.IDENTITY, alpha=0.0, keep=1.0, seed=7):
-        """delta[l-1] by module's delta_backward."""
+    def backward(self, act=codes.IDENTITY, alpha=0.0, keep=1.0, seed=7):
+        """delta[l-1] by cuda_gemm's delta_backward."""
         theta, delta_buf, z_buf, a_buf = (cuda.to_device(x) for x in (
             self.theta, self.delta_buf, self.z_buf, self.a_buf))
         args = (theta, self.w_off, delta_buf, self.d_off, self.prev_off, z_buf, a_buf,
                 self.in_off, self.m, self.n_out, self.n_in, act, ck.of_dtype(theta, alpha),
                 *ck.dropout_args(theta, keep, seed))
-        if module is ck:
-            ck.kernels_for(theta)[1][ck.tiles(self.m, self.n_in), (ck.TILE, ck.TILE)](*args)
-        else:
-            cuda_gemm.delta_backward(*args)
+        cuda_gemm.delta_backward(*args)
         size = self.m * self.n_in
         return delta_buf.copy_to_host()[self.prev_off:self.prev_off + size].reshape(self.m, -1)
 
@@ -89,14 +83,34 @@ class Layer:
         assert np.isnan(grad[:self.w_off]).all(), "wrote outside dW and db"
         return grad[self.w_off:self.b_off].reshape(self.n_out, -1), grad[self.b_off:]
 
+    def cpu_epilogues(self, act, alpha, keep, seed=7):
+        """(z[l], a[l], delta[l-1]) by the CPU kernels from the products in
+        float64: activation, inverted dropout (index a_off + k, as the
+        training loop's), and for delta the mask and slope, a[l-1] holding
+        g(z[l-1]) / keep."""
+        cast = (lambda x: x.astype(self.dtype).astype(np.float64))
+        W, a_prev, delta = cast(self.W), cast(self.a_prev), cast(self.delta)
+        z = a_prev @ W.T + cast(self.b)
+        a = np.zeros_like(z)
+        if act != codes.SOFTMAX:
+            cpu.activate(act, alpha, z, a)
+            if keep < 1:
+                cpu.apply_dropout(a, keep, np.uint64(seed), self.out_off)
+        d = delta @ W
+        if keep < 1:
+            cpu.apply_dropout(d, keep, np.uint64(seed), self.in_off)
+        if act != codes.SOFTMAX:
+            cpu.backprop_activation(act, alpha, cast(self.z_prev), a_prev, d, keep)
+        return z, a, d
+
     def check_products(self):
         """All three products against NumPy, in float64 from the same numbers."""
         dtype, cast = self.dtype, (lambda x: x.astype(self.dtype).astype(np.float64))
         W, a_prev, delta = cast(self.W), cast(self.a_prev), cast(self.delta)
-        z, a = self.forward(cuda_gemm)
+        z, a = self.forward()
         assert_close(z, a_prev @ W.T + cast(self.b), dtype, "z[l] = a[l-1] W[l].T + b[l]")
         assert_close(a, z, dtype, "a[l] = z[l] (identity)")
-        assert_close(self.backward(cuda_gemm), delta @ W, dtype, "delta[l-1] = delta[l] W[l]")
+        assert_close(self.backward(), delta @ W, dtype, "delta[l-1] = delta[l] W[l]")
         dW, db = self.gradient()
         assert_close(dW, delta.T @ a_prev, dtype, "dW[l] = delta[l].T a[l-1]")
         assert_close(db, delta.sum(axis=0), dtype, "db[l] = sum of the rows of delta[l]")
@@ -123,7 +137,8 @@ def test_shipped_tilings(tilings):
     Layer(70, 10, 40, np.float32, seed=2).check_products()
 
 
-def test_the_rule_for_thin_products():
+def test_the_rule_for_thin_products(tilings):
+    tilings(*SHIPPED)
     assert cuda_gemm.tiling_for(512, 10) is cuda_gemm.THIN  # z of a 10-unit output layer
     assert cuda_gemm.tiling_for(10, 1025) is cuda_gemm.THIN  # its [dW | db]
     assert cuda_gemm.tiling_for(31, 4096) is cuda_gemm.THIN
@@ -136,23 +151,22 @@ ACTIVATIONS = [(codes.IDENTITY, 0.0), (codes.SIGMOID, 0.0), (codes.TANH, 0.0), (
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_epilogues_are_cuda_kernels(dtype, tilings):
+def test_epilogues_are_the_cpu_kernels(dtype, tilings):
     """Bias, every activation, dropout (the same units dropped) and the slope
-    g'(z[l-1]) give cuda.py's numbers: the products differ only in tiling
-    (both tilings share the epilogues)."""
+    g'(z[l-1]) give the CPU kernels' numbers (cpu.activate, apply_dropout,
+    backprop_activation) on the products."""
     tilings(SMALL_MAIN, SMALL_THIN, 0)
     layer = Layer(6, 5, 9, dtype, seed=3)
     for code, alpha in ACTIVATIONS:
         for keep in (1.0, 0.6):
             name = f"act {code}, keep {keep}"
-            z, a = layer.forward(cuda_gemm, code, alpha, keep)
-            want_z, want_a = layer.forward(ck, code, alpha, keep)
+            z, a = layer.forward(code, alpha, keep)
+            want_z, want_a, want_delta = layer.cpu_epilogues(code, alpha, keep)
             assert_close(z, want_z, dtype, "z " + name)
             if code != codes.SOFTMAX:  # a softmax a[l] is softmax_rows' to write
                 np.testing.assert_array_equal(a == 0, want_a == 0, err_msg="dropped " + name)
                 assert_close(a, want_a, dtype, "a " + name)
-            assert_close(layer.backward(cuda_gemm, code, alpha, keep),
-                         layer.backward(ck, code, alpha, keep), dtype, "delta " + name)
+            assert_close(layer.backward(code, alpha, keep), want_delta, dtype, "delta " + name)
 
 
 def test_unusable_tilings_are_refused():

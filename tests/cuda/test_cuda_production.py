@@ -12,7 +12,7 @@ from test_cuda_training import data, fit_both
 
 import numbann as nb
 from numbann import Dense, Network, optim
-from numbann.kernels import codes, cpu, cuda_train
+from numbann.kernels import codes, cpu, cuda_step, cuda_train
 from numbann.kernels import cuda as ck
 from numbann.kernels.cpu_train import GRAD_NOT_FINITE, LOSS_NOT_FINITE, OK
 
@@ -51,11 +51,11 @@ def test_loss_head_over_more_rows_than_threads(head, dtype):
 @pytest.mark.parametrize("clip_value, clip_norm_fraction",
                          [(0.0, 0.0), (0.8, 0.0), (0.0, 0.5), (0.8, 0.5)])
 def test_gradient_norm_over_several_grid_passes(monkeypatch, clip_value, clip_norm_fraction):
-    """clip_and_sum_squares' grid-stride loop, three passes (the last partial)
-    of a grid of 4 blocks of THREADS, and check_step's clip factor, against
-    NumPy. MAX_PARTIAL_SUMS is lowered from its shipped 1024 to 4: the
-    simulator runs a block of 128 threads in about 0.1 s, so the shipped
-    grid (1024 blocks) would take nearly 2 minutes."""
+    """The norm kernel's grid-stride loop, three passes (the last partial) of
+    a grid of 4 blocks of THREADS, then checked_update's clipping by norm
+    (cuda_step.check_only), against NumPy. MAX_PARTIAL_SUMS is lowered from
+    its shipped 1024 to 4: the simulator runs a block of 128 threads in about
+    0.1 s, so the shipped grid (1024 blocks) would take nearly 2 minutes."""
     monkeypatch.setattr(cuda_train, "MAX_PARTIAL_SUMS", 4)
     count = 4 * ck.THREADS * 2 + 77
     g = np.random.default_rng(1).normal(size=count)
@@ -65,37 +65,38 @@ def test_gradient_norm_over_several_grid_passes(monkeypatch, clip_value, clip_no
     grad = cuda.to_device(g)
     scratch = cuda_train.Scratch(1, grad)
     assert scratch.partials.shape[0] == 4
-    clip_and_sum_squares, check_step = cuda_train.norm_kernels(ck.THREADS, g.dtype)
-    clip_and_sum_squares[4, ck.THREADS](grad, clip_value, scratch.partials)
-    check_step[1, ck.THREADS](scratch.partials, scratch.losses, 0, clip_norm, scratch.factor,
-                              scratch.halt)
-    np.testing.assert_array_equal(grad.copy_to_host(), clipped)
+    cuda_train.norm_kernel(ck.THREADS, g.dtype)[4, ck.THREADS](grad, clip_value,
+                                                               scratch.partials)
     np.testing.assert_allclose(scratch.partials.copy_to_host().sum(), norm ** 2, rtol=1e-12)
+    cuda_step.check_only(cuda.to_device(np.zeros(count)), grad, scratch, 4, 0, clip_norm)
     factor = clip_norm / (norm + 1e-6) if clip_norm else 1.0
-    np.testing.assert_allclose(scratch.factor.copy_to_host(), [factor], rtol=1e-12)
+    np.testing.assert_allclose(grad.copy_to_host(), clipped * factor, rtol=1e-12)
     np.testing.assert_array_equal(scratch.halt.copy_to_host(), [OK, 0])
 
 
 @pytest.mark.usefixtures("shipped_blocks")
-def test_check_step_sums_the_shipped_number_of_partial_sums():
-    """check_step over MAX_PARTIAL_SUMS partial sums (1024: 8 per thread):
-    the norm, then an infinite partial sum in the last pass, then a NaN loss."""
+def test_the_update_check_sums_the_shipped_number_of_partial_sums():
+    """checked_update over MAX_PARTIAL_SUMS partial sums (1024: 8 per thread),
+    in each of its 2 blocks: clipping by the norm, then an infinite partial
+    sum in the last pass (GRAD_NOT_FINITE: nothing moves), then a NaN loss."""
     partials = np.random.default_rng(2).uniform(size=cuda_train.MAX_PARTIAL_SUMS)
     norm = np.sqrt(partials.sum())
-    _, check_step = cuda_train.norm_kernels(ck.THREADS, partials.dtype)
-    for where, value, step, halt in ((None, 0.0, 1, [OK, 0]),
+    g = np.random.default_rng(3).normal(size=ck.THREADS + 5)
+    for where, value, slot, halt in ((None, 0.0, 1, [OK, 0]),
                                      (-1, np.inf, 1, [GRAD_NOT_FINITE, 1]),
                                      (None, 0.0, 0, [LOSS_NOT_FINITE, 0])):
+        grad = cuda.to_device(g)
+        scratch = cuda_train.Scratch(2, grad, partials.size)
         p = partials.copy()
         if where is not None:
             p[where] = value
-        factor, d_halt = cuda.to_device(np.zeros(1)), cuda.to_device(np.array([OK, 0]))
-        check_step[1, ck.THREADS](cuda.to_device(p), cuda.to_device(np.array([np.nan, 1.0])),
-                                  step, norm / 2, factor, d_halt)
-        np.testing.assert_array_equal(d_halt.copy_to_host(), halt)
-        if where is None:
-            np.testing.assert_allclose(factor.copy_to_host(), [norm / 2 / (norm + 1e-6)],
-                                       rtol=1e-12)
+        scratch.partials.copy_to_device(p)
+        scratch.losses.copy_to_device(np.array([np.nan, 1.0]))
+        cuda_step.check_only(cuda.to_device(np.zeros(g.size)), grad, scratch, p.size, slot,
+                             norm / 2)
+        np.testing.assert_array_equal(scratch.halt.copy_to_host(), halt)
+        scaled = g * (norm / 2 / (norm + 1e-6)) if where is None and slot else g
+        np.testing.assert_allclose(grad.copy_to_host(), scaled, rtol=1e-12)
 
 
 @pytest.mark.usefixtures("shipped_blocks")
