@@ -75,11 +75,6 @@ def _no_delta(theta):
     return (IDENTITY, ck.of_dtype(theta, 0.0), *ck.dropout_args(theta, 1.0, 0))
 
 
-def _row(r):
-    """A plan row's integers, as Python ints."""
-    return [int(x) for x in r]
-
-
 def _sizes(r):
     return r[P_CIN] * r[P_HIN] * r[P_WIN], r[P_COUT] * r[P_HOUT] * r[P_WOUT]
 
@@ -92,8 +87,9 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
     while it is raised); ``softmax_last`` False leaves a softmax a[L] to the
     loss head."""
     T = ck.THREADS
+    layers = plan.tolist()  # the plan's rows as Python ints
     for l in range(1, plan.shape[0] + 1):
-        r = _row(plan[l - 1])
+        r = layers[l - 1]
         kind, act, alpha = r[P_KIND], r[P_ACT], ck.of_dtype(theta, alphas[l - 1])
         keep_l, mask = ck.dropout_args(theta, keep[l - 1], seed)
         n_in, n = _sizes(r)
@@ -153,8 +149,9 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
     l = L..1, dW[l] and db[l] into grad, and for l > 1 delta[l-1] = dJ/da[l-1]
     (through f_l) times the dropout mask / keep, times g'_{l-1}(z[l-1])."""
     T = ck.THREADS
+    layers = plan.tolist()  # the plan's rows as Python ints
     for l in range(plan.shape[0], 0, -1):
-        r = _row(plan[l - 1])
+        r = layers[l - 1]
         kind = r[P_KIND]
         n_in, n = _sizes(r)
         need_prev = l > 1
@@ -168,7 +165,7 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
         delta_prev = delta_buf[zp:zp + m * n_in] if need_prev else delta_buf[:0]
         skip = r[P_SKIP_TO]
         if need_prev:
-            act, alpha = int(plan[l - 2, P_ACT]), ck.of_dtype(theta, alphas[l - 2])
+            act, alpha = layers[l - 2][P_ACT], ck.of_dtype(theta, alphas[l - 2])
             keep_p, mask = ck.dropout_args(theta, keep[l - 2], seed)
         if kind == DENSE:
             steps = C if r[P_FLAG] else 1
@@ -236,7 +233,7 @@ def plan_loss_into(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, lo
     """plan_loss, leaving J in losses[slot] (a float64 device array): no sync;
     ``activate``: a softmax a[L] is computed by the loss head."""
     L = plan.shape[0]
-    n = _sizes(_row(plan[L - 1]))[1]
+    n = _sizes(plan[L - 1].tolist())[1]
     zo = int(z_off[L - 1])
     ck.loss_head_for(z_buf)(loss, scale, int(plan[L - 1, P_ACT]),
                             ck.of_dtype(z_buf, alphas[L - 1]), z_buf, zo, a_buf, int(a_off[L]),

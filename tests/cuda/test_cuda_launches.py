@@ -31,8 +31,8 @@ def launches(monkeypatch):
 
 def launches_per_step(net, counts, steps=3, batch=4, **options):
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(steps * batch, net.sizes[0]))
-    y = rng.integers(0, net.sizes[-1], len(X))
+    X = rng.normal(size=(steps * batch, 3))
+    y = rng.integers(0, net.n_outputs, len(X))
     net.fit(X, y, loss="ce", optimizer=nb.optim.Adam(lr=1e-3), epochs=1, batch_size=batch,
             verbose=0, device="cuda", **options)
     return sum(counts.values()) / steps
@@ -45,3 +45,13 @@ def test_dense_step_takes_at_most_two_launches_per_layer_plus_two(launches, size
     L = len(sizes) - 1
     per_step = launches_per_step(net, launches, **options)
     assert per_step <= 2 * L + 2, dict(launches)
+
+
+def test_a_sequential_dense_stack_takes_two_launches_more(launches):
+    """The layer engine's step: the gather (inputs and targets together), a
+    launch per dense layer each way, the loss head with the softmax, the
+    sums of squares over the whole gradient and the checked update: 2 L + 4."""
+    net = nb.Sequential(3, [nb.Dense(5, activation="relu"), nb.Dense(4, activation="softmax")],
+                        seed=0)
+    per_step = launches_per_step(net, launches)
+    assert per_step <= 2 * 2 + 4, dict(launches)
