@@ -1,7 +1,6 @@
 """Training throughput on one NVIDIA GPU: numbann ``device="cuda"`` against PyTorch.
 
     python benchmarks/cuda_bench.py            # the four workloads below
-    python benchmarks/cuda_bench.py --tile 32  # numbann's product tile (default 16)
 
 MNIST-shaped synthetic data (784 inputs, 10 classes, float32), softmax +
 cross-entropy, ReLU hidden layers, Adam (lr 1e-3), for 784-128-10 and
@@ -130,20 +129,17 @@ def gpu_name():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs (default 3)")
-    parser.add_argument("--tile", type=int, default=None, help="numbann.kernels.cuda.TILE")
     parser.add_argument("--smoke", action="store_true", help="a tiny workload, to test the script")
     args = parser.parse_args()
 
     from numbann import device
-    from numbann.kernels import cuda as cuda_kernels
+    from numbann.kernels import cuda_gemm
     device.check_device("cuda")
-    if args.tile:
-        cuda_kernels.TILE = args.tile
     workloads, n = (SMOKE, 64) if args.smoke else (WORKLOADS, N_SAMPLES)
     peak = fp32_peak()
     peak_text = "unknown" if peak is None else f"{peak / 1e12:.1f} TFLOP/s"
     print(f"{gpu_name()} (FP32 peak {peak_text}); {n} samples, float32, Adam, "
-          f"{args.epochs} timed epochs, numbann TILE {cuda_kernels.TILE}\n")
+          f"{args.epochs} timed epochs, numbann products {cuda_gemm.MAIN}\n")
     print("| network | batch | numbann samples/s | numbann first epoch (s) | numbann % peak "
           "| PyTorch samples/s | PyTorch first epoch (s) | PyTorch % peak | numbann / PyTorch |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
