@@ -290,21 +290,18 @@ def backward(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf, z_off
     for l > 1:     delta[l-1] = (delta[l] @ W[l]) * g'(z[l-1])
     (times the dropout mask / keep where a[l-1] was dropped).
     """
-    for l in range(len(sizes) - 1, 0, -1):
-        n_in, n_out = int(sizes[l - 1]), int(sizes[l])
-        w_off, d_off = int(p_off[l - 1]), int(z_off[l - 1])
-        cuda_gemm.weight_gradient(
-            grad, w_off, w_off + n_out * n_in, delta_buf, d_off, a_buf, int(a_off[l - 1]),
-            m, n_out, n_in)
-        if l > 1:
-            act, prev_off = int(acts[l - 2]), int(z_off[l - 2])
-            cuda_gemm.delta_backward(
-                theta, w_off, delta_buf, d_off, prev_off, z_buf, a_buf, int(a_off[l - 1]),
-                m, n_out, n_in, act, of_dtype(theta, alphas[l - 2]),
-                *dropout_args(theta, keep[l - 2], seed))
-            if act == SOFTMAX:
-                softmax_jacobian_rows[blocks(m), THREADS](a_buf, int(a_off[l - 1]), delta_buf,
-                                                          prev_off, m, n_in)
+    for l in range(len(sizes) - 1, 0, -1):  # dW[l] and delta[l-1]: one launch
+        n_in, n_out, prev = int(sizes[l - 1]), int(sizes[l]), l > 1
+        w_off, act = int(p_off[l - 1]), int(acts[l - 2]) if prev else IDENTITY
+        prev_off = int(z_off[l - 2]) if prev else 0
+        cuda_gemm.launch_backward_layer(
+            theta, grad, w_off, w_off + n_out * n_in, delta_buf, int(z_off[l - 1]), a_buf,
+            int(a_off[l - 1]), m, n_out, n_in, prev, prev_off, z_buf, act,
+            of_dtype(theta, alphas[l - 2] if prev else 0.0),
+            *dropout_args(theta, keep[l - 2] if prev else 1.0, seed))
+        if act == SOFTMAX:
+            softmax_jacobian_rows[blocks(m), THREADS](a_buf, int(a_off[l - 1]), delta_buf,
+                                                      prev_off, m, n_in)
 
 
 def loss_and_gradient_into(theta, grad, sizes, acts, alphas, p_off, a_buf, a_off, z_buf,

@@ -1,7 +1,6 @@
-"""Register-tiled matrix products for the CUDA backend: the three products of
-backprop (``dense_forward``, ``delta_backward``, ``weight_gradient``, with the
-arguments and meaning of the one-output-a-thread kernels they replaced), several outputs
-per thread.
+"""Register-tiled matrix products for the CUDA backend, several outputs per
+thread: the three products of backprop in two kernels, ``dense_forward`` and
+``backward_layer`` (dW[l] and delta[l-1] in one launch).
 
 Notation as in ``cuda.py``: ``z[l] = a[l-1] @ W[l].T + b[l]``,
 ``delta[l-1] = (delta[l] @ W[l]) * g'(z[l-1])``, ``[dW[l] | db[l]] = delta[l].T @ [a[l-1] | 1]``.
@@ -17,8 +16,8 @@ numbers of A and ``thread_n`` of B (one vector load each when 4) for
 ``thread_m thread_n`` FMAs. While the block multiplies one slice, the next
 is on its way from global memory into registers (two shared stages, one
 barrier per slice). The sums then go through shared memory, so that the
-epilogue (bias, activation, dropout, slope: one small device function per
-kernel, from ``cuda.py``'s) writes rows of C coalesced. Each output sums k in
+epilogue (bias, activation, dropout, slope: small device functions over
+``cuda_math``'s) writes rows of C coalesced. Each output sums k in
 increasing order, as a plain loop would.
 
 Thin products (an output side below ``THIN_BELOW``, e.g. a 10-unit layer's
@@ -50,7 +49,7 @@ import numpy as np
 from numba import cuda
 
 from .codes import SOFTMAX
-from .cuda_math import activation, dropped, times_slope
+from .cuda_math import activation, block_sum, dropped, larger, smaller, times_slope
 
 Tiling = namedtuple("Tiling", "block_m block_n block_k thread_m thread_n slices")
 
@@ -93,15 +92,6 @@ def delta_output(delta_buf, prev_off, z_buf, a_buf, a_prev_off, n_in, act, alpha
     if act != SOFTMAX:
         d = times_slope(act, alpha, z_buf[prev_off + k], a_buf[a_prev_off + k] * keep, d)
     delta_buf[prev_off + k] = d
-
-
-@device_function
-def gradient_output(grad, w_off, b_off, n_in, r, c, acc):
-    """dW[l]_rc = acc for c < n_in; db[l]_r = acc from the column of ones, c = n_in."""
-    if c < n_in:
-        grad[w_off + r * n_in + c] = acc
-    else:
-        grad[b_off + r] = acc
 
 
 # ---------------------------------------------------------------- the block product
@@ -236,14 +226,14 @@ def block_product(tiling, float_t):
 
 @functools.lru_cache(maxsize=None)
 def gemm_kernels(tiling, dtype):
-    """(dense_forward, delta_backward, weight_gradient, threads per block) for one
-    tiling and dtype.
+    """(dense_forward, backward_layer, threads per block) for one tiling and dtype.
 
     Shared memory is declared as complex128, the one 16-byte number type, and
     viewed as dtype: numba aligns a shared array to its item size, and only a
     16-byte aligned base lets four floats of a row load as one vector."""
     element = np.dtype(dtype).type
-    product, threads, vectors = block_product(tiling, numba.from_dtype(np.dtype(dtype)))
+    float_t = numba.from_dtype(np.dtype(dtype))
+    product, threads, vectors = block_product(tiling, float_t)
     bm, bn = tiling.block_m, tiling.block_n
 
     @cuda.jit
@@ -263,39 +253,57 @@ def gemm_kernels(tiling, dtype):
                                keep, mask, i, j, smem[e])
 
     @cuda.jit
-    def delta_backward(theta, w_off, delta_buf, d_off, prev_off, z_buf, a_buf, a_prev_off,
-                       m, n_out, n_in, act, alpha, keep, mask):
-        """delta[l-1] = (delta[l] @ W[l]) * g'(z[l-1]), times mask / keep where
-        a[l-1] was dropped (dropout index a_prev_off + k); for a softmax g only
-        the product and mask. Grid: tiles of delta[l-1] (m x n_in); z[l-1] and
-        delta[l-1] both start at prev_off."""
+    def backward_layer(theta, grad, w_off, b_off, delta_buf, d_off, a_buf, in_off, m, n_out,
+                       n_in, l1, l2, clip_value, squares, partials, part_off, dw_columns,
+                       dw_blocks, prev_off, z_buf, act, alpha, keep, mask):
+        """Layer l's backward products in one launch. Blocks below dw_blocks:
+        [dW[l] | db[l]] = delta[l].T @ [a[l-1] | 1] (tiles dw_columns wide), then
+        dW[l] += l2 W[l] + l1 sign(W[l]), g <- clamp(g, -c, c) (c = clip_value > 0)
+        and, with ``squares``, partials[part_off + block] = sum of the block's
+        g^2 (for ||g||).
+        The others (l > 1): delta[l-1] = (delta[l] @ W[l]) * g'(z[l-1]) with
+        the dropout mask, as the epilogue delta_output."""
         smem = cuda.shared.array(vectors, np.complex128).view(element)
+        block_sums = cuda.shared.array(threads, float_t)
         tid = np.uint32(cuda.threadIdx.x)
-        product(smem, tid, cuda.blockIdx.y * bm, cuda.blockIdx.x * bn, delta_buf, d_off, n_out,
-                1, True, theta, w_off, n_in, 1, False, -1, m, n_in, n_out, None, 0)
+        block = cuda.blockIdx.x
+        if block < dw_blocks:
+            i0, j0 = block // dw_columns * bm, block % dw_columns * bn
+            product(smem, tid, i0, j0, delta_buf, d_off, 1, n_out, False, a_buf, in_off, n_in,
+                    1, False, n_in, n_out, n_in + 1, m, None, 0)
+            total = float_t(0)
+            for e in range(tid, bm * bn, threads):
+                r = i0 + e // bn
+                c = j0 + e % bn
+                if r < n_out and c <= n_in:
+                    g = smem[e]
+                    k = w_off + r * n_in + c if c < n_in else b_off + r
+                    if c < n_in and (l1 != 0 or l2 != 0):
+                        w = theta[k]
+                        g += l2 * w + (l1 if w > 0 else (-l1 if w < 0 else float_t(0)))
+                    if clip_value > 0:
+                        g = smaller(larger(g, -clip_value), clip_value)
+                    grad[k] = g
+                    total += g * g
+            if squares:
+                block_sums[tid] = total
+                block_sum(block_sums, tid, threads)
+                if tid == 0:
+                    partials[part_off + block] = block_sums[0]
+            return
+        block -= dw_blocks
+        columns = (n_in + bn - 1) // bn
+        i0, j0 = block // columns * bm, block % columns * bn
+        product(smem, tid, i0, j0, delta_buf, d_off, n_out, 1, True, theta, w_off, n_in, 1,
+                False, -1, m, n_in, n_out, None, 0)
         for e in range(tid, bm * bn, threads):
-            i = cuda.blockIdx.y * bm + e // bn
-            j = cuda.blockIdx.x * bn + e % bn
+            i = i0 + e // bn
+            j = j0 + e % bn
             if i < m and j < n_in:
-                delta_output(delta_buf, prev_off, z_buf, a_buf, a_prev_off, n_in, act, alpha,
-                             keep, mask, i, j, smem[e])
+                delta_output(delta_buf, prev_off, z_buf, a_buf, in_off, n_in, act, alpha, keep,
+                             mask, i, j, smem[e])
 
-    @cuda.jit
-    def weight_gradient(grad, w_off, b_off, delta_buf, d_off, a_buf, in_off, m, n_out, n_in):
-        """[dW[l] | db[l]] = delta[l].T @ [a[l-1] | 1]: dW[l] = delta[l].T @ a[l-1]
-        and, from the column of ones, db[l] = sum over rows of delta[l] (a fixed
-        order, no atomics). Grid: tiles of the n_out x (n_in + 1) result."""
-        smem = cuda.shared.array(vectors, np.complex128).view(element)
-        tid = np.uint32(cuda.threadIdx.x)
-        product(smem, tid, cuda.blockIdx.y * bm, cuda.blockIdx.x * bn, delta_buf, d_off, 1,
-                n_out, False, a_buf, in_off, n_in, 1, False, n_in, n_out, n_in + 1, m, None, 0)
-        for e in range(tid, bm * bn, threads):
-            r = cuda.blockIdx.y * bm + e // bn
-            c = cuda.blockIdx.x * bn + e % bn
-            if r < n_out and c <= n_in:
-                gradient_output(grad, w_off, b_off, n_in, r, c, smem[e])
-
-    return dense_forward, delta_backward, weight_gradient, threads
+    return dense_forward, backward_layer, threads
 
 
 # ---------------------------------------------------------------- host functions
@@ -305,30 +313,50 @@ def tiling_for(M, N):
     return THIN if min(M, N) < THIN_BELOW else MAIN
 
 
-def configured(which, buf, M, N):
-    """Kernel ``which`` (0, 1, 2: dense_forward, delta_backward, weight_gradient)
-    for an M x N output in buf's dtype, with its grid of tiles and its threads."""
-    tiling = tiling_for(M, N)
-    kernels = gemm_kernels(tiling, np.dtype(buf.dtype))
-    grid = (-(-N // tiling.block_n), -(-M // tiling.block_m))
-    return kernels[which][grid, kernels[3]]
-
-
 def dense_forward(theta, w_off, b_off, a_buf, in_off, out_off, z_buf, z_off,
                   m, n_in, n_out, act, alpha, keep, mask):
     """Launch dense_forward over the tiles of z[l] (arguments as the kernel's)."""
-    configured(0, theta, m, n_out)(theta, w_off, b_off, a_buf, in_off, out_off, z_buf, z_off,
+    tiling = tiling_for(m, n_out)
+    kernel, _, threads = gemm_kernels(tiling, np.dtype(theta.dtype))
+    kernel[tiles(m, n_out, tiling), threads](theta, w_off, b_off, a_buf, in_off, out_off, z_buf, z_off,
                                    m, n_in, n_out, act, alpha, keep, mask)
 
 
-def delta_backward(theta, w_off, delta_buf, d_off, prev_off, z_buf, a_buf, a_prev_off,
-                   m, n_out, n_in, act, alpha, keep, mask):
-    """Launch delta_backward over the tiles of delta[l-1]."""
-    configured(1, theta, m, n_in)(theta, w_off, delta_buf, d_off, prev_off, z_buf, a_buf,
-                                  a_prev_off, m, n_out, n_in, act, alpha, keep, mask)
+def tiles(rows, cols, tiling):
+    """(column tiles, row tiles) covering a rows x cols output."""
+    return -(-cols // tiling.block_n), -(-rows // tiling.block_m)
 
 
-def weight_gradient(grad, w_off, b_off, delta_buf, d_off, a_buf, in_off, m, n_out, n_in):
-    """Launch weight_gradient over the tiles of [dW[l] | db[l]]."""
-    configured(2, grad, n_out, n_in + 1)(grad, w_off, b_off, delta_buf, d_off, a_buf, in_off,
-                                         m, n_out, n_in)
+def backward_tiling(m, n_in, n_out, first):
+    """The tiling of layer l's backward launch (one for both products): THIN
+    when [dW | db] (n_out x (n_in + 1)) or, for l > 1, delta[l-1] (m x n_in)
+    has a side below THIN_BELOW; else MAIN."""
+    thin = min(n_out, n_in + 1) < THIN_BELOW or (not first and min(m, n_in) < THIN_BELOW)
+    return THIN if thin else MAIN
+
+
+def backward_launch(theta, grad, w_off, b_off, delta_buf, d_off, a_buf, in_off, m, n_out, n_in,
+                    need_prev, prev_off, z_buf, act, alpha, keep, mask, finish=(0.0, 0.0, 0.0),
+                    partials=None, part_off=0):
+    """(kernel, grid, threads, arguments, partial sums written) of backward_layer
+    over [dW[l] | db[l]] and, when need_prev, delta[l-1] (for a softmax
+    g_{l-1}, softmax_jacobian_rows is the caller's). ``finish``: (l1, l2,
+    clip_value) applied to dW[l]; ``partials``: where its sums of squares go
+    (from part_off), or None."""
+    tiling = backward_tiling(m, n_in, n_out, not need_prev)
+    _, backward_layer, threads = gemm_kernels(tiling, np.dtype(theta.dtype))
+    columns, rows = tiles(n_out, n_in + 1, tiling)
+    dw_blocks = columns * rows
+    delta_blocks = int(np.prod(tiles(m, n_in, tiling))) if need_prev else 0
+    l1, l2, clip_value = (theta.dtype.type(x) for x in finish)  # in theta's dtype
+    args = (theta, grad, w_off, b_off, delta_buf, d_off, a_buf, in_off, m, n_out, n_in, l1, l2,
+            clip_value, partials is not None, grad if partials is None else partials, part_off,
+            columns, dw_blocks, prev_off, z_buf, act, alpha, keep, mask)
+    return (backward_layer, dw_blocks + delta_blocks, threads, args,
+            dw_blocks if partials is not None else 0)
+
+
+def launch_backward_layer(*args):
+    """Launch backward_layer (arguments as backward_launch's)."""
+    kernel, grid, threads, arguments, _ = backward_launch(*args)
+    kernel[grid, threads](*arguments)

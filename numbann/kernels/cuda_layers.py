@@ -16,7 +16,7 @@ back, visiting those windows in the CPU's order, so these sums are the
 CPU's bit for bit. The three products of a conv layer reuse the tiled
 product of ``cuda.py`` (``tile_product``); the conv forward product writes
 z in NCHW order with the bias added, and the weight gradient takes db from
-a column of ones, as the dense ``weight_gradient`` does.
+a column of ones, as the dense ``backward_layer`` does.
 """
 import functools
 

@@ -34,7 +34,8 @@ from .codes import (ATTENTION, AVGPOOL2D, BATCHNORM, CONV2D, DENSE, FLATTEN, H_L
                     P_STRIDE, P_W, P_WIN, P_WOUT, POSENC, RNN, SKIP, SOFTMAX, TRAIN_UPDATE)
 from .cuda_rnn import rnn_backward, rnn_forward
 from .cuda_math import activation, dropped, times_slope
-from .cuda_step import Update, check_only, gather_batch, launch_backward_layer
+from .cuda_gemm import launch_backward_layer
+from .cuda_step import Update, check_only, gather_batch
 from .cuda_train import (Scratch, block_result, block_steps, norm_kernel, penalize_weights,
                          step_seed)
 

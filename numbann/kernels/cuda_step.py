@@ -23,8 +23,8 @@ from . import cuda as ck
 from .codes import SOFTMAX
 from .cpu_train import GRAD_NOT_FINITE, LOSS_NOT_FINITE, OK
 from .cuda import of_dtype
-from .cuda_math import block_sum, larger, smaller
-from .cuda_gemm import block_product, delta_output, forward_output
+from .cuda_gemm import block_product, forward_output
+from .cuda_math import block_sum, smaller
 from .cuda_optim import apply_rule
 
 CHECK_ONLY = -1  # checked_update's code for a step that clips but updates nothing
@@ -88,8 +88,8 @@ def update_kernel(threads, dtype):
 
 @functools.lru_cache(maxsize=None)
 def step_kernels(tiling, dtype):
-    """(first_forward, backward_layer, threads per block) of the dense training
-    step for one tiling (``cuda_gemm``) and dtype."""
+    """(first_forward, threads per block) of the dense training step for one
+    tiling (``cuda_gemm``) and dtype."""
     element = np.dtype(dtype).type
     float_t = numba.from_dtype(np.dtype(dtype))
     product, threads, vectors = block_product(tiling, float_t)
@@ -123,72 +123,7 @@ def step_kernels(tiling, dtype):
                 i = i0 + e // n_y
                 y_buf[i * n_y + e % n_y] = Y[order[start + i] * n_y + e % n_y]
 
-    @cuda.jit
-    def backward_layer(theta, grad, w_off, b_off, delta_buf, d_off, a_buf, in_off, m, n_out,
-                       n_in, l1, l2, clip_value, squares, partials, part_off, dw_columns,
-                       dw_blocks, prev_off, z_buf, act, alpha, keep, mask):
-        """Layer l's backward products in one launch. Blocks below dw_blocks:
-        [dW[l] | db[l]] = delta[l].T @ [a[l-1] | 1] (tiles dw_columns wide), then
-        dW[l] += l2 W[l] + l1 sign(W[l]), g <- clamp(g, -c, c) (c = clip_value > 0)
-        and, with ``squares``, partials[part_off + block] = sum of the block's
-        g^2 (for ||g||).
-        The others (l > 1): delta[l-1] = (delta[l] @ W[l]) * g'(z[l-1]) with
-        the dropout mask, as cuda_gemm.delta_backward."""
-        smem = cuda.shared.array(vectors, np.complex128).view(element)
-        block_sums = cuda.shared.array(threads, float_t)
-        tid = np.uint32(cuda.threadIdx.x)
-        block = cuda.blockIdx.x
-        if block < dw_blocks:
-            i0, j0 = block // dw_columns * bm, block % dw_columns * bn
-            product(smem, tid, i0, j0, delta_buf, d_off, 1, n_out, False, a_buf, in_off, n_in,
-                    1, False, n_in, n_out, n_in + 1, m, None, 0)
-            total = float_t(0)
-            for e in range(tid, bm * bn, threads):
-                r = i0 + e // bn
-                c = j0 + e % bn
-                if r < n_out and c <= n_in:
-                    g = smem[e]
-                    k = w_off + r * n_in + c if c < n_in else b_off + r
-                    if c < n_in and (l1 != 0 or l2 != 0):
-                        w = theta[k]
-                        g += l2 * w + (l1 if w > 0 else (-l1 if w < 0 else float_t(0)))
-                    if clip_value > 0:
-                        g = smaller(larger(g, -clip_value), clip_value)
-                    grad[k] = g
-                    total += g * g
-            if squares:
-                block_sums[tid] = total
-                block_sum(block_sums, tid, threads)
-                if tid == 0:
-                    partials[part_off + block] = block_sums[0]
-            return
-        block -= dw_blocks
-        columns = (n_in + bn - 1) // bn
-        i0, j0 = block // columns * bm, block % columns * bn
-        product(smem, tid, i0, j0, delta_buf, d_off, n_out, 1, True, theta, w_off, n_in, 1,
-                False, -1, m, n_in, n_out, None, 0)
-        for e in range(tid, bm * bn, threads):
-            i = i0 + e // bn
-            j = j0 + e % bn
-            if i < m and j < n_in:
-                delta_output(delta_buf, prev_off, z_buf, a_buf, in_off, n_in, act, alpha, keep,
-                             mask, i, j, smem[e])
-
-    return first_forward, backward_layer, threads
-
-
-def backward_tiling(m, n_in, n_out, first):
-    """The tiling of layer l's backward launch (one for both products): THIN
-    when [dW | db] (n_out x (n_in + 1)) or, for l > 1, delta[l-1] (m x n_in)
-    has a side below THIN_BELOW; else MAIN."""
-    thin = min(n_out, n_in + 1) < cuda_gemm.THIN_BELOW or (
-        not first and min(m, n_in) < cuda_gemm.THIN_BELOW)
-    return cuda_gemm.THIN if thin else cuda_gemm.MAIN
-
-
-def tiles(rows, cols, tiling):
-    """(column tiles, row tiles) covering a rows x cols output."""
-    return -(-cols // tiling.block_n), -(-rows // tiling.block_m)
+    return first_forward, threads
 
 
 def partial_sums(sizes):
@@ -196,7 +131,7 @@ def partial_sums(sizes):
     one per block of each layer's [dW | db] tiles, whichever tiling it gets."""
     total = 0
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        total += max(np.prod(tiles(int(n_out), int(n_in) + 1, tiling))
+        total += max(np.prod(cuda_gemm.tiles(int(n_out), int(n_in) + 1, tiling))
                      for tiling in (cuda_gemm.MAIN, cuda_gemm.THIN))
     return int(total)
 
@@ -236,14 +171,14 @@ class DenseStep:
         for l in range(1, L + 1):
             n_in, n_out, w = sizes[l - 1], sizes[l], p_off[l - 1]
             tiling = cuda_gemm.tiling_for(m, n_out)
-            grid = tiles(m, n_out, tiling)
+            grid = cuda_gemm.tiles(m, n_out, tiling)
             if l == 1:
-                first_forward, _, threads = step_kernels(tiling, self.dtype)
+                first_forward, threads = step_kernels(tiling, self.dtype)
                 self.add(first_forward, grid, threads, keep[0], theta, w, w + n_out * n_in, X, Y,
                          ORDER, START, a_buf, a_off[0], a_off[1], z_buf, z_off[0], y_buf,
                          sizes[L], m, n_in, n_out, acts[0], alpha[0], keep_t[0], MASK)
             else:
-                dense_forward, _, _, threads = cuda_gemm.gemm_kernels(tiling, self.dtype)
+                dense_forward, _, threads = cuda_gemm.gemm_kernels(tiling, self.dtype)
                 self.add(dense_forward, grid, threads, keep[l - 1], theta, w, w + n_out * n_in,
                          a_buf, a_off[l - 1], a_off[l], z_buf, z_off[l - 1], m, n_in, n_out,
                          acts[l - 1], alpha[l - 1], keep_t[l - 1], MASK)
@@ -257,7 +192,7 @@ class DenseStep:
         for l in range(L, 0, -1):
             n_in, n_out, w = sizes[l - 1], sizes[l], p_off[l - 1]
             act_p = acts[l - 2] if l > 1 else 0
-            kernel, grid, threads, args, written = backward_launch(
+            kernel, grid, threads, args, written = cuda_gemm.backward_launch(
                 theta, grad, w, w + n_out * n_in, delta_buf, z_off[l - 1], a_buf, a_off[l - 1],
                 m, n_out, n_in, l > 1, z_off[l - 2] if l > 1 else 0, z_buf, act_p,
                 alpha[l - 2], keep_t[l - 2], MASK, (l1, l2, clip_value), partials, self.count)
@@ -281,33 +216,6 @@ class DenseStep:
             for i, what in slots:
                 args[i] = (seed, limit) if what is MASK else values[what]
             kernel[grid, threads](*args)
-
-
-def backward_launch(theta, grad, w_off, b_off, delta_buf, d_off, a_buf, in_off, m, n_out, n_in,
-                    need_prev, prev_off, z_buf, act, alpha, keep, mask, finish=(0.0, 0.0, 0.0),
-                    partials=None, part_off=0):
-    """(kernel, grid, threads, arguments, partial sums written) of backward_layer
-    over [dW[l] | db[l]] and, when need_prev, delta[l-1] (for a softmax
-    g_{l-1}, softmax_jacobian_rows is the caller's). ``finish``: (l1, l2,
-    clip_value) applied to dW[l]; ``partials``: where its sums of squares go
-    (from part_off), or None."""
-    tiling = backward_tiling(m, n_in, n_out, not need_prev)
-    _, backward_layer, threads = step_kernels(tiling, np.dtype(theta.dtype))
-    columns, rows = tiles(n_out, n_in + 1, tiling)
-    dw_blocks = columns * rows
-    delta_blocks = int(np.prod(tiles(m, n_in, tiling))) if need_prev else 0
-    l1, l2, clip_value = (of_dtype(theta, x) for x in finish)
-    args = (theta, grad, w_off, b_off, delta_buf, d_off, a_buf, in_off, m, n_out, n_in, l1, l2,
-            clip_value, partials is not None, grad if partials is None else partials, part_off,
-            columns, dw_blocks, prev_off, z_buf, act, alpha, keep, mask)
-    return (backward_layer, dw_blocks + delta_blocks, threads, args,
-            dw_blocks if partials is not None else 0)
-
-
-def launch_backward_layer(*args):
-    """Launch backward_layer (arguments as backward_launch's)."""
-    kernel, grid, threads, arguments, _ = backward_launch(*args)
-    kernel[grid, threads](*arguments)
 
 
 class Update:

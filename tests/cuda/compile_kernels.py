@@ -40,9 +40,8 @@ def signatures(dtype):
     """Each kernel with the argument types its host function launches it with."""
     A, F64, I64 = array(dtype), array(f64), array(i64)
     F, MASK = dtype, nt.UniTuple(u64, 2)  # scalars in the dtype; dropout (seed, limit)
-    dense_forward, delta_backward, weight_gradient, _ = cuda_gemm.gemm_kernels(
-        cuda_gemm.MAIN, dtype.name)
-    first_forward, backward_layer, _ = cuda_step.step_kernels(cuda_gemm.MAIN, dtype.name)
+    dense_forward, backward_layer, _ = cuda_gemm.gemm_kernels(cuda_gemm.MAIN, dtype.name)
+    first_forward, _ = cuda_step.step_kernels(cuda_gemm.MAIN, dtype.name)
     loss_head = ck.loss_kernel(128, dtype.name)
     clip_and_sum_squares = cuda_train.norm_kernel(128, dtype.name)
     forward_product, weight_product, cols_product = cl.conv_products(16, dtype.name)
@@ -52,8 +51,6 @@ def signatures(dtype):
      recurrent_weight_gradient, input_delta_product) = cuda_rnn.rnn_kernels(16, dtype.name)
     return {
         dense_forward: (A, i64, i64, A, i64, i64, A, i64, i64, i64, i64, i64, F, F, MASK),
-        delta_backward: (A, i64, A, i64, i64, A, A, i64, i64, i64, i64, i64, F, F, MASK),
-        weight_gradient: (A, i64, i64, A, i64, A, i64, i64, i64, i64),
         first_forward: (A, i64, i64, A, A, I64, i64, A, i64, i64, A, i64, A, i64, i64, i64, i64,
                         i64, F, F, MASK),
         backward_layer: (A, A, i64, i64, A, i64, A, i64, i64, i64, i64, F, F, F, nt.boolean, A,

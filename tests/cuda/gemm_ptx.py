@@ -68,15 +68,15 @@ def registers(ptx):
 
 
 def signatures(dtype):
-    """Argument types of (dense_forward, delta_backward, weight_gradient)."""
+    """Argument types of (dense_forward, backward_layer)."""
     A, i64, mask = nt.Array(dtype, 1, "C"), nt.int64, nt.UniTuple(nt.uint64, 2)
     return [(A, i64, i64, A, i64, i64, A, i64, i64, i64, i64, i64, dtype, dtype, mask),
-            (A, i64, A, i64, i64, A, A, i64, i64, i64, i64, i64, dtype, dtype, mask),
-            (A, i64, i64, A, i64, A, i64, i64, i64, i64)]
+            (A, A, i64, i64, A, i64, A, i64, i64, i64, i64, dtype, dtype, dtype, nt.boolean, A,
+             i64, i64, i64, i64, A, i64, dtype, dtype, mask)]
 
 
 def report(which, tiling, dtype):
-    """Counts and registers of kernel ``which`` (0, 1, 2) of gemm_kernels."""
+    """Counts and registers of kernel ``which`` (0, 1) of gemm_kernels."""
     kernel = cuda_gemm.gemm_kernels(tiling, dtype.name)[which]
     ptx = cuda.compile_ptx(kernel.py_func, nt.void(*signatures(dtype)[which]), cc=TARGET)[0]
     lines = ptx.splitlines()
@@ -87,4 +87,4 @@ def report(which, tiling, dtype):
 if __name__ == "__main__":
     dtypes = [getattr(nt, name) for name in sys.argv[1:]] or [nt.float32]
     print(json.dumps([report(which, tiling, dtype) for dtype in dtypes  # dense_forward first
-                      for tiling in (cuda_gemm.MAIN, cuda_gemm.THIN) for which in range(3)]))
+                      for tiling in (cuda_gemm.MAIN, cuda_gemm.THIN) for which in range(2)]))

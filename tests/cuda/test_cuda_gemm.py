@@ -62,26 +62,24 @@ class Layer:
         return (z_buf.copy_to_host()[self.d_off:].reshape(self.m, self.n_out),
                 a_buf.copy_to_host()[self.out_off:self.out_off + size].reshape(self.m, -1))
 
-    def backward(self, act=codes.IDENTITY, alpha=0.0, keep=1.0, seed=7):
-        """delta[l-1] by cuda_gemm's delta_backward."""
+    def backward(self, act=codes.IDENTITY, alpha=0.0, keep=1.0, seed=7, need_prev=True):
+        """(delta[l-1], dW[l], db[l]) by cuda_gemm's backward_layer, one launch;
+        without need_prev it must leave delta[l-1] as it was (zeros): None."""
         theta, delta_buf, z_buf, a_buf = (cuda.to_device(x) for x in (
             self.theta, self.delta_buf, self.z_buf, self.a_buf))
-        args = (theta, self.w_off, delta_buf, self.d_off, self.prev_off, z_buf, a_buf,
-                self.in_off, self.m, self.n_out, self.n_in, act, ck.of_dtype(theta, alpha),
-                *ck.dropout_args(theta, keep, seed))
-        cuda_gemm.delta_backward(*args)
-        size = self.m * self.n_in
-        return delta_buf.copy_to_host()[self.prev_off:self.prev_off + size].reshape(self.m, -1)
-
-    def gradient(self):
-        """(dW[l], db[l]) by cuda_gemm's weight_gradient."""
         grad = cuda.to_device(np.full(self.theta.size, np.nan, self.dtype))
-        cuda_gemm.weight_gradient(grad, self.w_off, self.b_off, cuda.to_device(self.delta_buf),
-                                  self.d_off, cuda.to_device(self.a_buf), self.in_off, self.m,
-                                  self.n_out, self.n_in)
+        cuda_gemm.launch_backward_layer(
+            theta, grad, self.w_off, self.b_off, delta_buf, self.d_off, a_buf, self.in_off,
+            self.m, self.n_out, self.n_in, need_prev, self.prev_off, z_buf, act,
+            ck.of_dtype(theta, alpha), *ck.dropout_args(theta, keep, seed))
         grad = grad.copy_to_host()
         assert np.isnan(grad[:self.w_off]).all(), "wrote outside dW and db"
-        return grad[self.w_off:self.b_off].reshape(self.n_out, -1), grad[self.b_off:]
+        size = self.m * self.n_in
+        delta_prev = delta_buf.copy_to_host()[self.prev_off:self.prev_off + size]
+        if not need_prev:
+            assert not delta_prev.any(), "wrote delta[l-1] though not asked"
+        return (delta_prev.reshape(self.m, -1) if need_prev else None,
+                grad[self.w_off:self.b_off].reshape(self.n_out, -1), grad[self.b_off:])
 
     def cpu_epilogues(self, act, alpha, keep, seed=7):
         """(z[l], a[l], delta[l-1]) by the CPU kernels from the products in
@@ -110,10 +108,12 @@ class Layer:
         z, a = self.forward()
         assert_close(z, a_prev @ W.T + cast(self.b), dtype, "z[l] = a[l-1] W[l].T + b[l]")
         assert_close(a, z, dtype, "a[l] = z[l] (identity)")
-        assert_close(self.backward(), delta @ W, dtype, "delta[l-1] = delta[l] W[l]")
-        dW, db = self.gradient()
-        assert_close(dW, delta.T @ a_prev, dtype, "dW[l] = delta[l].T a[l-1]")
-        assert_close(db, delta.sum(axis=0), dtype, "db[l] = sum of the rows of delta[l]")
+        for need_prev in (True, False):
+            delta_prev, dW, db = self.backward(need_prev=need_prev)
+            if need_prev:
+                assert_close(delta_prev, delta @ W, dtype, "delta[l-1] = delta[l] W[l]")
+            assert_close(dW, delta.T @ a_prev, dtype, "dW[l] = delta[l].T a[l-1]")
+            assert_close(db, delta.sum(axis=0), dtype, "db[l] = sum of the rows of delta[l]")
 
 
 @pytest.mark.parametrize("thin", [False, True], ids=["main", "thin"])
@@ -128,13 +128,16 @@ def test_products_match_numpy(dtype, thin, tilings):
 
 def test_shipped_tilings(tilings):
     """At the shipped sizes, each kernel once with each tiling: a 10-unit
-    layer's z[l] and dW[l] are thin (split-K), delta[l-1] is not; then the
-    other way round."""
+    layer's z[l] and its backward launch are thin (split-K); then a 10-input
+    layer's z[l] is not, its backward launch is; then neither."""
     tilings(*SHIPPED)
     assert cuda_gemm.tiling_for(70, 10) == cuda_gemm.tiling_for(10, 41) == cuda_gemm.THIN
     assert cuda_gemm.tiling_for(70, 40) == cuda_gemm.MAIN
+    assert cuda_gemm.backward_tiling(70, 10, 40, first=False) is cuda_gemm.THIN
+    assert cuda_gemm.backward_tiling(70, 40, 36, first=False) is cuda_gemm.MAIN
     Layer(70, 40, 10, np.float32, seed=1).check_products()
     Layer(70, 10, 40, np.float32, seed=2).check_products()
+    Layer(70, 40, 36, np.float32, seed=3).check_products()
 
 
 def test_the_rule_for_thin_products(tilings):
@@ -166,7 +169,8 @@ def test_epilogues_are_the_cpu_kernels(dtype, tilings):
             if code != codes.SOFTMAX:  # a softmax a[l] is softmax_rows' to write
                 np.testing.assert_array_equal(a == 0, want_a == 0, err_msg="dropped " + name)
                 assert_close(a, want_a, dtype, "a " + name)
-            assert_close(layer.backward(code, alpha, keep), want_delta, dtype, "delta " + name)
+            assert_close(layer.backward(code, alpha, keep)[0], want_delta, dtype,
+                         "delta " + name)
 
 
 def test_unusable_tilings_are_refused():

@@ -102,9 +102,10 @@ def test_the_update_check_sums_the_shipped_number_of_partial_sums():
 @pytest.mark.usefixtures("shipped_blocks")
 def test_dense_kernels_over_several_tiles():
     """loss_and_gradient on 20 rows, 18 -> 20 -> 17 units: every product
-    (dense_forward, delta_backward, weight_gradient) has 2 x 2 tiles of 16,
-    the second partial, and sums over 2 slices of 16 (the second partial);
-    dropout on the hidden layer, softmax + cross-entropy."""
+    (dense_forward, backward_layer's dW and delta) takes the split-K tiling
+    (sides below 32): 2 x 2 tiles of 16, the second partial, k split into
+    slices of 4, the last partial; dropout on the hidden layer, softmax +
+    cross-entropy."""
     net = Network(18, [Dense(20, "elu", alpha=0.7), Dense(17, "softmax")], seed=1)
     keep, seed, m = np.array([0.7, 1.0]), np.uint64(5), 20
     ws, dev = layout(net, m, np.float64)
