@@ -127,8 +127,8 @@ def layer_breakdown(net, m=BATCH, reps=30):
     """Microseconds per layer of one training step's forward and backward on a
     batch of m, from prefixes of the plan (layers 1..l) run alone."""
     from numbann.kernels import codes
-    from numbann.kernels.plan import PASSES
-    plan_forward, plan_backward = PASSES[False][:2]
+    from numbann.kernels.plan import passes
+    plan_forward, plan_backward = passes(net.plan)[:2]  # the whole plan's kinds
     ws = net.workspace(m)
     ws.a(0, m)[...] = data(m)[0]
     grad, keep, b = np.zeros_like(net.theta), np.ones(net.L), ws.buffers()

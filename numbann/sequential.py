@@ -20,7 +20,7 @@ from ._typing import Array, ArrayLike, DTypeLike
 from .kernels import codes
 from .kernels.conv_direct import scratch_size
 from .kernels.cpu import backprop_activation
-from .kernels.plan import PASSES, plan_loss
+from .kernels.plan import passes, plan_loss
 from .layers import Layer, Shape
 from .residual import Residual, Skip
 from .base import FORWARD_CHUNK, NO_SEED, LayerList, Model
@@ -64,6 +64,10 @@ class PlanWorkspace:
                 kept[l] = T * (2 * d_qk + 2 * d_v) + 2 * T * T
                 scratch = max(scratch, T * (2 * d_qk + 2 * d_v + T))
         self.sizes = sizes
+        # values per sample of each block of a_buf, z_buf, x_buf, i_buf (plan_step.split_pass)
+        self.strides = np.zeros((4, net.L + 2), np.int64)
+        self.strides[0, :net.L + 1], self.strides[1, :net.L] = sizes, sizes[1:]
+        self.strides[2, :net.L], self.strides[3, :net.L] = kept, winners
         self.a_off = capacity * np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
         self.z_off = capacity * np.concatenate(([0], np.cumsum(sizes[1:]))).astype(np.int64)
         self.x_off = np.concatenate(([0], np.cumsum(capacity * kept + fixed))).astype(np.int64)
@@ -214,8 +218,6 @@ class Sequential(Model):
                              "sample: end with Flatten() and a Dense layer")
         self.layers, self.L, self.shapes = layers, len(layers), shapes
         self.plan = np.array(rows, np.int64)
-        # layers of sequences in the plan: their kernels are compiled into its passes
-        self.sequences = bool(np.any(self.plan[:, codes.P_KIND] >= codes.RNN))
         self.alphas = np.array([ly.activation.alpha for ly in layers], np.float64)
         self._W_shapes, self._b_shapes = W_shapes, b_shapes
         self.theta = np.zeros(p, self.dtype)
@@ -297,7 +299,7 @@ class Sequential(Model):
         for start in range(0, m, ws.capacity):
             k = min(ws.capacity, m - start)
             ws.a(0, k)[...] = X[start:start + k]
-            PASSES[self.sequences][0](self.plan, self.theta, self.running, self.alphas,
+            passes(self.plan)[0](self.plan, self.theta, self.running, self.alphas,
                                       *_fwd(ws), k, self.no_dropout, NO_SEED, codes.EVAL)
             yield start, k, ws
 
@@ -335,7 +337,7 @@ class Sequential(Model):
         self.check_batch(m)
         ws = self.workspace(m)
         ws.a(0, m)[...] = X
-        return float(PASSES[self.sequences][3](
+        return float(passes(self.plan)[3](
             self.plan, self.theta, grad, self.running, self.alphas, *ws.buffers(), m,
             Y.reshape(-1), loss.code, loss.scale(m, self.n_outputs),
             self.no_dropout if keep is None else keep, seed, codes.TRAIN))
@@ -347,7 +349,7 @@ class Sequential(Model):
         self.check_batch(m)
         ws = self.workspace(m)
         ws.a(0, m)[...] = X
-        forward, backward = PASSES[self.sequences][:2]
+        forward, backward = passes(self.plan)[:2]
         forward(self.plan, self.theta, self.running, self.alphas, *_fwd(ws), m, self.no_dropout,
                 NO_SEED, codes.TRAIN)
         delta = ws.delta(L, m)
@@ -362,7 +364,7 @@ class Sequential(Model):
         """dJ/da[0], shaped like X: layer 1's backward step taken through to its
         input, from the delta[1] of the pass just run on X."""
         dX = np.empty_like(X)
-        PASSES[self.sequences][2](self.plan, self.theta, np.zeros_like(self.theta), self.alphas,
+        passes(self.plan)[2](self.plan, self.theta, np.zeros_like(self.theta), self.alphas,
                                   *self._workspace.buffers(), len(X), dX.reshape(-1),
                                   codes.TRAIN)
         return dX

@@ -14,7 +14,7 @@ import math
 
 from numba.extending import register_jitable
 
-from .cpu import inlined
+from .cpu import jit, inlined
 
 EPS = 1e-5  # PyTorch's defaults
 MOMENTUM = 0.1
@@ -53,7 +53,7 @@ def input_delta(d, xh, k, N, sum_d, sum_dx, mode):
     return k / N * (N * d - sum_d - xh * sum_dx)
 
 
-@inlined
+@jit
 def batchnorm_forward(gamma, beta, running, a_prev, z, stats, m, C, S, mode):
     """z[l][i, c, s] = gamma[c] xhat[i, c, s] + beta[c], with
     xhat = (a[l-1] - mu[c]) / sqrt(var[c] + eps).
@@ -101,7 +101,7 @@ def batchnorm_forward(gamma, beta, running, a_prev, z, stats, m, C, S, mode):
                 z[lo + s] = zs
 
 
-@inlined
+@jit
 def batchnorm_backward(gamma, dgamma, dbeta, delta, stats, delta_prev, need_prev,
                        m, C, S, mode):
     """Gradients of a BatchNorm layer from delta[l] = dJ/dz[l]:
@@ -138,7 +138,7 @@ def batchnorm_backward(gamma, dgamma, dbeta, delta, stats, delta_prev, need_prev
                                                  sum_dx, mode)
 
 
-@inlined
+@jit
 def layernorm_forward(gamma, beta, a_prev, z, stats, rows, n):
     """Layer normalization (PyTorch's LayerNorm over the last axis): each row r
     of n features is normalized by its own statistics,
@@ -165,7 +165,7 @@ def layernorm_forward(gamma, beta, a_prev, z, stats, rows, n):
             z[r * n + j] = zj
 
 
-@inlined
+@jit
 def layernorm_backward(gamma, dgamma, dbeta, delta, stats, delta_prev, need_prev, rows, n):
     """dgamma[j] = sum_r delta[r, j] xhat[r, j], dbeta[j] = sum_r delta[r, j];
     through each row's own mean and variance, with dxhat = delta gamma,

@@ -15,12 +15,14 @@ flatten: the same numbers as a flat row), and backward
     delta[l] = dJ/dz[l],  dW[l], db[l] from delta[l] and a[l-1],
     delta[l-1] = (dJ/da[l-1] from delta[l] through f_l) * g'_{l-1}(z[l-1]).
 
-The per-kind kernels (conv.py, norm.py and the dense ones here) are
-inlined into the two loops at numba's IR level rather than compiled on
-their own: each separately compiled function is optimized again inside
-every caller, and inlining them cut a CNN's first fit from 19 s to 16.5 s
-of compile (measured; the direct conv kernels stay separate, compiled with
-their own fastmath flags).
+Compile time is what a first fit waits for, so: the per-kind kernels
+(conv.py, norm.py and the dense ones here) are compiled once each and
+shared by every plan; the passes are compiled per set of kinds a plan has
+(``passes``: a Sequential of Dense layers compiles no convolution); and
+the epoch loops call the passes through pointers (``pointer``), so their
+compile does not optimize the passes' code again. LeNet-5's first fit from
+an empty cache at one thread: 21 s with the kernels inlined into one pass
+for every kind, 16-17 s so (measured, same machine and hour).
 
 Workspaces for a batch of up to ``capacity`` rows: ``a_buf``/``a_off``,
 ``z_buf``/``z_off``, ``delta_buf`` (as the dense kernels, each layer's block
@@ -30,21 +32,28 @@ layer's im2col rows, a BatchNorm layer's batch statistics and xhat);
 ``s_buf``, scratch shared by the conv layers. ``running`` holds the
 BatchNorm running statistics (not trained, saved with the network).
 """
+import functools
+
+import numpy as np
+from numba import njit, typeof
+from numba.core.types.function_type import CompileResultWAP
+
 from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, DIRECT, MAXPOOL2D, P_ACT, P_ALGO, P_CIN,
                     P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH, P_KIND, P_KW, P_NW, P_PAD_H, P_PAD_W,
-                    P_RUN, P_STRIDE, P_W, P_WIN, P_WOUT)
-from .conv_direct import conv_backward_direct, conv_forward_direct
+                    P_RUN, P_STRIDE, P_W, P_WIN, P_WOUT, RNN)
 from .conv import (avgpool_backward, avgpool_forward, conv_backward, conv_forward,
                    maxpool_backward, maxpool_forward)
+from .conv_direct import conv_backward_direct, conv_forward_direct
 from .cpu import (PLAIN, TRANSPOSED, activate_rows, apply_dropout, backprop_rows, gemm, inlined,
                   jit, loss_rows)
 from .norm import batchnorm_backward, batchnorm_forward
-from numba import literally
-
 from .plan_sequence import backward_other, forward_other, skip_into
 
 
-@inlined
+pointable = njit(cache=True, error_model="numpy")  # jit with a C wrapper (see ``pointer``)
+
+
+@jit
 def dense_forward(Wt, b, a_prev, z, m, n_in, n):
     """z[l] = a[l-1] @ W[l].T + b[l] (z starts as b in every row)."""
     for i in range(m):
@@ -53,7 +62,7 @@ def dense_forward(Wt, b, a_prev, z, m, n_in, n):
     gemm(PLAIN, TRANSPOSED, m, n, n_in, a_prev, n_in, Wt, n_in, 1.0, z, n)
 
 
-@inlined
+@jit
 def dense_backward(Wt, dW, db, delta, a_prev, delta_prev, need_prev, m, n_in, n):
     """dW[l] = delta[l].T @ a[l-1], db[l] = sum_i delta[l][i],
     dJ/da[l-1] = delta[l] @ W[l]."""
@@ -73,15 +82,15 @@ def layer_sizes(r):
     return r[P_CIN] * r[P_HIN] * r[P_WIN], r[P_COUT] * r[P_HOUT] * r[P_WOUT]
 
 
-@jit
+@inlined
 def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
-                 i_buf, i_off, s_buf, m, keep, seed, mode, sequences):
+                 i_buf, i_off, s_buf, m, keep, seed, mode, sequences, conv, direct, maxpool,
+                 avgpool, norm):
     """Forward pass over m rows whose a[0] is in a_buf: for l = 1..L,
     z[l] = f_l(a[l-1]), a[l] = g_l(z[l]), then (keep[l-1] < 1, training)
-    inverted dropout on a[l]. ``mode``: EVAL, TRAIN or TRAIN_UPDATE (codes.py);
-    ``sequences``: whether the plan has layers of sequences (compiled as a
-    literal: see ``plan_sequence.py``)."""
-    literally(sequences)
+    inverted dropout on a[l]. ``mode``: EVAL, TRAIN or TRAIN_UPDATE (codes.py).
+    The flags (``passes``) say which kinds of layers the plan has: constants,
+    so the kernels of the others are not compiled in."""
     for l in range(1, plan.shape[0] + 1):
         r = plan[l - 1]
         kind = r[P_KIND]
@@ -96,20 +105,20 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
             steps = C if r[P_FLAG] else 1
             dense_forward(theta[w:wb], theta[wb:wb + n // steps], a_prev, z, m * steps,
                           n_in // steps, n // steps)
-        elif kind == CONV2D and r[P_ALGO] == DIRECT:
+        elif kind == CONV2D and direct and r[P_ALGO] == DIRECT:
             conv_forward_direct(theta[w:wb], theta[wb:wb + Co], a_prev, z, s_buf, m, C, H, W, Co,
                                 r[P_KH], r[P_KW], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
-        elif kind == CONV2D:
+        elif kind == CONV2D and conv:
             K = C * r[P_KH] * r[P_KW]
             conv_forward(theta[w:wb], theta[wb:wb + Co], a_prev, z,
                          x_buf[x_off[l - 1]:x_off[l - 1] + m * Ho * Wo * K], s_buf, m, C, H, W,
                          Co, r[P_KH], r[P_KW], r[P_STRIDE], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
-        elif kind == MAXPOOL2D:
+        elif kind == MAXPOOL2D and maxpool:
             maxpool_forward(a_prev, z, i_buf[i_off[l - 1]:i_off[l - 1] + m * n], m, C, H, W,
                             r[P_KH], r[P_KW], r[P_STRIDE], Ho, Wo)
-        elif kind == AVGPOOL2D:
+        elif kind == AVGPOOL2D and avgpool:
             avgpool_forward(a_prev, z, m, C, H, W, r[P_KH], r[P_KW], r[P_STRIDE], Ho, Wo)
-        elif kind == BATCHNORM:
+        elif kind == BATCHNORM and norm:
             batchnorm_forward(theta[w:wb], theta[wb:wb + C], running[r[P_RUN]:r[P_RUN] + 2 * C],
                               a_prev, z, x_buf[x_off[l - 1]:], m, C, H * W, mode)
         else:  # Flatten, the layers of sequences (kernels/plan_sequence.py)
@@ -123,7 +132,8 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
 
 @inlined
 def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf, x_off,
-                   i_buf, i_off, s_buf, m, delta_prev, need_prev, mode, sequences):
+                   i_buf, i_off, s_buf, m, delta_prev, need_prev, mode, sequences, conv, direct,
+                   maxpool, avgpool, norm):
     """Layer l's backward step from delta[l] = dJ/dz[l] in delta_buf: dW[l] and
     db[l] into grad, and when ``need_prev`` dJ/da[l-1] (through f_l) into
     delta_prev (m rows of a[l-1]'s size)."""
@@ -140,26 +150,26 @@ def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off,
         steps = C if r[P_FLAG] else 1
         dense_backward(theta[w:wb], grad[w:wb], grad[wb:wb + n // steps], delta, a_prev,
                        delta_prev, need_prev, m * steps, n_in // steps, n // steps)
-    elif kind == CONV2D and r[P_ALGO] == DIRECT:
+    elif kind == CONV2D and direct and r[P_ALGO] == DIRECT:
         conv_backward_direct(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta, a_prev,
                              delta_prev, need_prev, s_buf, m, C, H, W, Co, r[P_KH], r[P_KW],
                              r[P_PAD_H], r[P_PAD_W], Ho, Wo)
-    elif kind == CONV2D:
+    elif kind == CONV2D and conv:
         K = C * r[P_KH] * r[P_KW]
         M = m * Ho * Wo
         conv_backward(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta,
                       x_buf[x_off[l - 1]:x_off[l - 1] + M * K], s_buf[:M * Co],
                       s_buf[M * Co:M * (Co + K)], delta_prev, need_prev, m, C, H, W, Co,
                       r[P_KH], r[P_KW], r[P_STRIDE], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
-    elif kind == MAXPOOL2D:
+    elif kind == MAXPOOL2D and maxpool:
         if need_prev:
             maxpool_backward(delta, i_buf[i_off[l - 1]:i_off[l - 1] + m * n], delta_prev,
                              m, C, H, W, Ho, Wo)
-    elif kind == AVGPOOL2D:
+    elif kind == AVGPOOL2D and avgpool:
         if need_prev:
             avgpool_backward(delta, delta_prev, m, C, H, W, r[P_KH], r[P_KW], r[P_STRIDE],
                              Ho, Wo)
-    elif kind == BATCHNORM:
+    elif kind == BATCHNORM and norm:
         batchnorm_backward(theta[w:wb], grad[w:wb], grad[wb:wb + C], delta,
                            x_buf[x_off[l - 1]:], delta_prev, need_prev, m, C, H * W, mode)
     else:  # Flatten, the layers of sequences, a residual block's input (plan_sequence.py)
@@ -168,20 +178,21 @@ def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off,
     skip_into(sequences, r, x_buf, x_off, delta_prev, need_prev, m, n_in)
 
 
-@jit
+@inlined
 def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
-                  x_off, i_buf, i_off, s_buf, m, keep, seed, mode, sequences):
+                  x_off, i_buf, i_off, s_buf, m, keep, seed, mode, sequences, conv, direct,
+                  maxpool, avgpool, norm):
     """Backward pass, given delta[L] = dJ/dz[L] in delta_buf: for l = L..1,
     dW[l] and db[l] into grad, and for l > 1 delta[l-1] = dJ/da[l-1] (through
     f_l) times the dropout mask / keep, times g'_{l-1}(z[l-1])."""
-    literally(sequences)
     for l in range(plan.shape[0], 0, -1):
         n_in = layer_sizes(plan[l - 1])[0]
         need_prev = l > 1
         delta_prev = delta_buf[z_off[l - 2]:z_off[l - 2] + m * n_in] if need_prev \
             else delta_buf[:0]
         layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf,
-                       x_off, i_buf, i_off, s_buf, m, delta_prev, need_prev, mode, sequences)
+                       x_off, i_buf, i_off, s_buf, m, delta_prev, need_prev, mode, sequences,
+                       conv, direct, maxpool, avgpool, norm)
         if need_prev:
             if keep[l - 2] < 1.0:
                 apply_dropout(delta_prev, keep[l - 2], seed, a_off[l - 1])
@@ -189,33 +200,6 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
                           z_buf[z_off[l - 2]:z_off[l - 2] + m * n_in],
                           a_buf[a_off[l - 1]:a_off[l - 1] + m * n_in], delta_prev,
                           keep[l - 2], m, n_in)
-
-
-@jit
-def plan_input_gradient(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf,
-                        x_buf, x_off, i_buf, i_off, s_buf, m, dX, mode, sequences):
-    """dJ/da[0] (= dJ/dX) into dX (flat, m rows), after a backward pass left
-    delta[1] in delta_buf: layer 1's backward step taken through to its input
-    (f_1's input gradient, as for the hidden layers); its dW[1] and db[1] go
-    into ``grad``, a scratch vector."""
-    literally(sequences)
-    layer_backward(plan, 1, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf, x_off,
-                   i_buf, i_off, s_buf, m, dX, True, mode, sequences)
-
-
-@jit
-def plan_loss_and_gradient(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
-                           delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale,
-                           keep, seed, mode, sequences):
-    """One forward and backward pass: returns J, writes dJ/dtheta into grad
-    (y: the targets, flat row-major (m, n_L))."""
-    literally(sequences)
-    plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
-                 i_buf, i_off, s_buf, m, keep, seed, mode, sequences)
-    J = plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale)
-    plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
-                  x_off, i_buf, i_off, s_buf, m, keep, seed, mode, sequences)
-    return J
 
 
 @jit
@@ -230,39 +214,76 @@ def plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, s
 
 
 
-def _called_from_python(sequences):
-    """The passes as Python calls them, ``sequences`` fixed (a constant, so the
-    literal is there at once; a Python call of a ``literally`` function would
-    take numba's slow path on every call)."""
+def passes(plan):
+    """The passes of ``plan`` as Python calls them: (forward, backward,
+    input_gradient, loss_and_gradient), compiled with the kernels of the
+    kinds of layers the plan has and no others (a Sequential of Dense layers
+    compiles no convolution). The epoch loops call forward and backward
+    through pointers (``pointer``)."""
+    kinds = plan[:, P_KIND]
+    direct = (kinds == CONV2D) & (plan[:, P_ALGO] == DIRECT)
+    return _passes(bool(np.any(kinds >= RNN)), bool(np.any((kinds == CONV2D) & ~direct)),
+                   bool(np.any(direct)), bool(np.any(kinds == MAXPOOL2D)),
+                   bool(np.any(kinds == AVGPOOL2D)), bool(np.any(kinds == BATCHNORM)))
 
-    @jit
+
+@functools.cache
+def _passes(sequences, conv, direct, maxpool, avgpool, norm):
+    """``passes`` for these flags: constants closed over, so the branches of
+    absent kinds are pruned before typing (numba's cache keys a closure by
+    their values) and ``sequences`` is a literal for ``plan_sequence``."""
+
+    @pointable
     def forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
                 i_off, s_buf, m, keep, seed, mode):
         plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
-                     i_buf, i_off, s_buf, m, keep, seed, mode, sequences)
+                     i_buf, i_off, s_buf, m, keep, seed, mode, sequences, conv, direct, maxpool,
+                     avgpool, norm)
 
-    @jit
+    @pointable
     def backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
                  i_buf, i_off, s_buf, m, keep, seed, mode):
         plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
-                      x_off, i_buf, i_off, s_buf, m, keep, seed, mode, sequences)
+                      x_off, i_buf, i_off, s_buf, m, keep, seed, mode, sequences, conv, direct,
+                      maxpool, avgpool, norm)
 
     @jit
     def input_gradient(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
                        x_off, i_buf, i_off, s_buf, m, dX, mode):
-        plan_input_gradient(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf,
-                            x_buf, x_off, i_buf, i_off, s_buf, m, dX, mode, sequences)
+        """dJ/da[0] (= dJ/dX) into dX (flat, m rows), after a backward pass left
+        delta[1] in delta_buf: layer 1's backward step taken through to its input
+        (f_1's input gradient, as for the hidden layers); its dW[1] and db[1] go
+        into ``grad``, a scratch vector."""
+        layer_backward(plan, 1, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf,
+                       x_off, i_buf, i_off, s_buf, m, dX, True, mode, sequences, conv, direct,
+                       maxpool, avgpool, norm)
 
-    @jit
     def loss_and_gradient(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
                           delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
                           seed, mode):
-        return plan_loss_and_gradient(plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
-                                      z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y,
-                                      loss, scale, keep, seed, mode, sequences)
+        """One forward and backward pass: returns J, writes dJ/dtheta into grad
+        (y: the targets, flat row-major (m, n_L))."""
+        forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
+                i_off, s_buf, m, keep, seed, mode)
+        J = plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale)
+        backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
+                 i_buf, i_off, s_buf, m, keep, seed, mode)
+        return J
 
     return forward, backward, input_gradient, loss_and_gradient
 
 
-# what Python calls, index [sequences]: (forward, backward, input_gradient, loss_and_gradient)
-PASSES = (_called_from_python(False), _called_from_python(True))
+def pointer(dispatcher, *args):
+    """``dispatcher`` compiled for the types of ``args``, as a first-class
+    function a jitted caller calls through its address. The caller's
+    compile then does not link the callee's code in and optimize it again,
+    as numba does for every jitted callee."""
+    key = (dispatcher, tuple(typeof(a) for a in args))
+    found = _POINTERS.get(key)
+    if found is None:
+        dispatcher.compile(key[1])
+        found = _POINTERS[key] = CompileResultWAP(dispatcher.overloads[key[1]])
+    return found
+
+
+_POINTERS: dict = {}

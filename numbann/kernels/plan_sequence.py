@@ -4,7 +4,7 @@ the plan's passes only for networks that have them.
 
 ``plan_forward`` and the backward pass call ``forward_other`` and
 ``backward_other`` for every layer that is not dense, conv, pooling or
-BatchNorm, with ``sequences`` a literal (``numba.literally``): for False the
+BatchNorm, with ``sequences`` a literal (a constant of ``plan.passes``): for False the
 call is only Flatten's copy, so a CNN's passes do not compile the sequence
 kernels (LeNet-5's first fit from an empty cache: 31 s with them, 22 s
 without, measured); for True it is the whole dispatch below. (Choosing the

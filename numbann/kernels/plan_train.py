@@ -18,7 +18,6 @@ from .cpu import inlined, jit, mix64
 from .cpu_optim import _check, _coefficients, _update_range
 from .cpu_train import (GRAD_NOT_FINITE, INTERRUPTED, LOSS_NOT_FINITE, OK, batch_scale, clip,
                         entry, gather_rows, penalize)
-from .plan import plan_backward, plan_forward, plan_loss
 
 
 @jit
@@ -36,39 +35,38 @@ def plan_penalize_and_clip(plan, theta, grad, l1, l2, clip_value, clip_norm):
 
 
 @inlined
-def train_step(args, order, start, m, scale, t, sequences):
+def train_step(args, order, start, m, scale, t):
     """One training step on batch rows order[start:start+m]: returns (J, status).
     The running statistics of BatchNorm layers are updated (TRAIN_UPDATE).
-    ``sequences``: whether the plan has layers of sequences (a literal)."""
+    The passes run through pointers: ``step_pass`` (``plan_step``'s whole or
+    split pass) calls the plan's ``forward`` and ``backward``."""
     (theta, grad, plan, running, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
-     i_buf, i_off, s_buf, y_buf, X, Y, loss, keep, seed, l1, l2, clip_value, clip_norm) = args
+     i_buf, i_off, s_buf, y_buf, X, Y, loss, keep, seed, l1, l2, clip_value, clip_norm, forward,
+     backward, step_pass, halves) = args
     n_in = X.shape[1]
     y = y_buf[:m * Y.shape[1]]
     gather_rows(X, order, start, m, a_buf[a_off[0]:a_off[0] + m * n_in])
     gather_rows(Y, order, start, m, y)
     step_seed = mix64(np.uint64(seed) + np.uint64(t))
-    plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
-                 i_buf, i_off, s_buf, m, keep, step_seed, TRAIN_UPDATE, sequences)
-    J = plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale)
+    J = step_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
+                  z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
+                  step_seed, TRAIN_UPDATE, halves)
     if not math.isfinite(J):
         return J, LOSS_NOT_FINITE
-    plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
-                  x_off, i_buf, i_off, s_buf, m, keep, step_seed, TRAIN_UPDATE, sequences)
     norm = plan_penalize_and_clip(plan, theta, grad, l1, l2, clip_value, clip_norm)
     if not math.isfinite(norm):
         return J, GRAD_NOT_FINITE
     return J, OK
 
 
-def batch_gradient(args, order, start, m, scale, t, sequences):
+def batch_gradient(args, order, start, m, scale, t):
     """One step's gradient (``train_step``) without the update, for fit's
-    step-by-step path; ``args`` as ``train_epochs``' ``step_args``;
-    ``sequences``: whether the plan has layers of sequences."""
-    return _STEP[bool(sequences)](args, order, start, m, scale, t)
+    step-by-step path; ``args`` as ``train_epochs``' ``step_args``."""
+    return _step(args, order, start, m, scale, t)
 
 
 def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scale_c,
-                 per_row, per_output, n_out, step_losses, stop, sequences):
+                 per_row, per_output, n_out, step_losses, stop):
     """Epochs e = 0..E-1 over the row orders ``orders[e]``: for each batch s,
     eta = lrs[e, s], then theta <- update(theta, dJ/dtheta) with optimizer
     ``opt``. The loss scale is s = scale_c / (m if per_row) / (n_L if
@@ -76,9 +74,10 @@ def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scal
     gradient it stops before updating; INTERRUPTED after the step in which
     ``stop[0]`` is set. ``step_args``: the tuple of
     ``train_step`` (theta, grad, plan, running, alphas, workspaces, X, Y, loss,
-    keep, seed, l1, l2, clip_value, clip_norm); ``sequences``: whether the plan
-    has layers of sequences (``plan.plan_forward``)."""
-    entry = _EPOCHS[bool(sequences)].get(opt)
+    keep, seed, l1, l2, clip_value, clip_norm, the plan's forward and backward
+    passes, the step's pass and its halves' buffers (``plan_step``), the three
+    as ``plan.pointer``s)."""
+    entry = _EPOCHS.get(opt)
     if entry is None:
         raise ValueError("train_epochs: Newton's method is not a fused update"
                          if opt == OPT_NEWTON else "train_epochs: unknown optimizer code")
@@ -87,9 +86,9 @@ def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scal
 
 
 @inlined
-def epochs(rule, step_args, loop_args, sequences):
+def epochs(rule, step_args, loop_args):
     """train_epochs' loop for the optimizer code ``rule`` (a constant where
-    inlined); ``sequences`` as for ``train_step``."""
+    inlined)."""
     (state, hyper, opt, t0, lrs, orders, batch_size, scale_c, per_row, per_output, n_out,
      step_losses, stop) = loop_args
     theta = step_args[0]
@@ -105,7 +104,7 @@ def epochs(rule, step_args, loop_args, sequences):
             m = min(batch_size, n - start)
             scale = batch_scale(scale_c, per_row, per_output, m, n_out)
             t += 1
-            J, status = train_step(step_args, order, start, m, scale, t, sequences)
+            J, status = train_step(step_args, order, start, m, scale, t)
             step_losses[e, s] = J
             if status != OK:
                 return status, t - t0 - 1
@@ -117,24 +116,20 @@ def epochs(rule, step_args, loop_args, sequences):
     return OK, t - t0
 
 
-def _compiled(rule, sequences):
-    """The epoch loop of optimizer ``rule`` for plans with or without layers of
-    sequences: two constants closed over (numba's cache keys a closure by
-    their values), so the passes get their literal at once."""
+def _compiled(rule):
+    """The epoch loop of optimizer ``rule``: a constant closed over (numba's
+    cache keys a closure by its value)."""
 
     @entry
     def loop(step_args, loop_args):
-        return epochs(rule, step_args, loop_args, sequences)
+        return epochs(rule, step_args, loop_args)
     return loop
 
 
-def _compiled_step(sequences):
-    @jit
-    def step(args, order, start, m, scale, t):
-        return train_step(args, order, start, m, scale, t, sequences)
-    return step
+@jit
+def _step(args, order, start, m, scale, t):
+    return train_step(args, order, start, m, scale, t)
 
 
 _RULES = (OPT_SGD, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM, OPT_ADAMW)
-_EPOCHS = tuple({rule: _compiled(rule, s) for rule in _RULES} for s in (False, True))
-_STEP = (_compiled_step(False), _compiled_step(True))
+_EPOCHS = {rule: _compiled(rule) for rule in _RULES}

@@ -201,13 +201,13 @@ def plan_pass(net, mode, dtype, m=3):
              ws.i_off, "s_buf")]
     if mode == codes.EVAL:
         fwd = ws.buffers()[:4] + ws.buffers()[5:]
-        plan.PASSES[net.sequences][0](net.plan, net.theta, running, net.alphas, *fwd, m, KEEP,
+        plan.passes(net.plan)[0](net.plan, net.theta, running, net.alphas, *fwd, m, KEEP,
                                       seed, mode)
         cuda_plan.plan_forward(net.plan, theta, dev_running, net.alphas, *bufs[:4], *bufs[5:],
                                m, KEEP, seed, mode)
         J = J_gpu = 0.0
     else:
-        J = plan.PASSES[net.sequences][3](net.plan, net.theta, grad, running, net.alphas,
+        J = plan.passes(net.plan)[3](net.plan, net.theta, grad, running, net.alphas,
                                           *ws.buffers(), m, y, codes.CE, 1.0 / m, KEEP, seed,
                                           mode)
         J_gpu = cuda_plan.plan_loss_and_gradient(

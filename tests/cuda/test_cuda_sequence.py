@@ -52,7 +52,7 @@ def test_plan_passes(dtype, name):
     bufs = [dev[n] if isinstance(n, str) else n for n in
             ("a_buf", ws.a_off, "z_buf", ws.z_off, "delta_buf", "x_buf", ws.x_off, "i_buf",
              ws.i_off, "s_buf")]
-    J = plan.PASSES[net.sequences][3](net.plan, net.theta, grad, net.running, net.alphas,
+    J = plan.passes(net.plan)[3](net.plan, net.theta, grad, net.running, net.alphas,
                                       *ws.buffers(), m, y, codes.CE, 1.0 / m, keep, seed,
                                       codes.TRAIN)
     J_gpu = cuda_plan.plan_loss_and_gradient(

@@ -1,0 +1,98 @@
+"""One step's passes (forward, loss, backward) over a batch, whole or split
+into parts that threads run at once (``numba.prange``).
+
+The epoch loops (``plan_train``) call one of the two through a pointer
+(``plan.pointer``), with the plan's passes as pointers too, so neither
+links the passes' code into its own.
+
+Splitting (into as many parts as numba has threads) is exact for plans without BatchNorm (whose statistics are over
+the whole batch) and without layers of sequences: there a sample's values
+depend on that sample alone, so the parts' rows go forward and backward
+independently, and since J and dJ/dtheta are sums over rows (the loss's
+scale, 1/m, is the whole batch's),
+
+    J = sum_p J_p,    dJ/dtheta = sum_p g_p.
+
+Each part works in its own rows of the same workspace: every buffer's
+offsets move by the rows before it (``strides``: values per sample of each
+block), so dropout masks, which count elements from a block's start, are
+those of one pass over the batch. Each part has its own gradient and conv
+scratch. BLAS runs single-threaded meanwhile (``plan_run``): the threads
+are the parts'.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .cpu import jit
+from .plan import layer_sizes, plan_loss, pointable
+
+SPLIT_MIN_WORK = 1 << 20  # a batch's work (rows x interrupt.work_per_row) from which it splits
+
+
+# rows of ``strides`` and ``shifted``: offsets of a_buf, z_buf (and delta_buf), x_buf, i_buf
+A, Z, X, I = 0, 1, 2, 3
+
+
+@jit
+def part_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
+              z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, lo, hi, y, loss, scale, keep,
+              seed, mode):
+    """J of the batch's rows [lo, hi), whose blocks start at the offsets given,
+    and (J finite) their dJ/dtheta into grad."""
+    forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
+            i_off, s_buf, hi - lo, keep, seed, mode)
+    n_out = layer_sizes(plan[plan.shape[0] - 1])[1]
+    J = plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, hi - lo, y[lo * n_out:],
+                  loss, scale)
+    if math.isfinite(J):
+        backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
+                 i_buf, i_off, s_buf, hi - lo, keep, seed, mode)
+    return J
+
+
+@pointable
+def whole_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
+               z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
+               seed, mode, parts):
+    """J of the batch's m rows and (J finite) dJ/dtheta into grad; ``parts``
+    unused (the arguments of ``split_pass``)."""
+    return part_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
+                     z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, 0, m, y, loss, scale,
+                     keep, seed, mode)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def split_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
+               z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
+               seed, mode, parts):
+    """``whole_pass`` with the batch's rows split into P parts, one thread
+    each: part p is rows [p m / P, (p + 1) m / P). ``parts`` = (grads,
+    scratch, strides, shifted, losses): parts 1..P-1's gradients and conv
+    scratch, values per sample of each buffer's blocks, room for every part's
+    moved offsets (P, 4, L + 2) and its J. Returns J = sum_p J_p, and
+    grad = sum_p g_p, added in a fixed order."""
+    grads, scratch, strides, shifted, losses = parts
+    P = min(shifted.shape[0], m)
+    for p in range(P):
+        lo = p * m // P
+        for k in range(a_off.size):
+            shifted[p, A, k] = a_off[k] + lo * strides[A, k]
+        for k in range(z_off.size):
+            shifted[p, Z, k] = z_off[k] + lo * strides[Z, k]
+            shifted[p, X, k] = x_off[k] + lo * strides[X, k]
+            shifted[p, I, k] = i_off[k] + lo * strides[I, k]
+    for p in prange(P):
+        losses[p] = part_pass(forward, backward, plan, theta, grad if p == 0 else grads[p - 1],
+                              running, alphas, a_buf, shifted[p, A, :a_off.size], z_buf,
+                              shifted[p, Z, :z_off.size], delta_buf, x_buf,
+                              shifted[p, X, :x_off.size], i_buf, shifted[p, I, :i_off.size],
+                              s_buf if p == 0 else scratch[p - 1], p * m // P,
+                              (p + 1) * m // P, y, loss, scale, keep, seed, mode)
+    J = losses[0]
+    for p in range(1, P):
+        J += losses[p]
+        for k in range(grad.size):
+            grad[k] += grads[p - 1, k]
+    return J

@@ -1,0 +1,103 @@
+"""A step's batch split over numba's threads (kernels/plan_step.py) gives the
+one-pass step's numbers: the same J, gradient and training run to rounding,
+the same dropout masks; plans whose samples are not independent never split."""
+import numba
+import numpy as np
+import pytest
+
+import numbann as nb
+from numbann import plan_run
+from numbann.kernels import plan_step
+
+pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
+                                reason="numba has one thread here")
+
+
+def cnn(dtype="float64", dropout_layer=False):
+    layers = [nb.Conv2D(3, 3, padding=1), nb.MaxPool2D(2), nb.Conv2D(4, 3), nb.AvgPool2D(2),
+              nb.Flatten(), nb.Dense(12, "tanh"), nb.Dense(3, "softmax")]
+    return nb.Sequential((2, 10, 10), layers, seed=3, dtype=dtype)
+
+
+def data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 2, 10, 10)), rng.integers(0, 3, n)
+
+
+@pytest.fixture
+def small_split(monkeypatch):
+    """Split this test's small batches (the threshold is sized for real work)."""
+    monkeypatch.setattr(plan_run, "SPLIT_MIN_WORK", 1)
+
+
+def fit_with(threads, dtype="float64", **kw):
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        net = cnn(dtype)
+        X, y = data()
+        h = net.fit(X, y, loss="ce", optimizer=nb.Adam(lr=0.01), epochs=2, batch_size=16,
+                    shuffle=True, seed=5, verbose=0, **kw)
+        return net, h
+    finally:
+        numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-10), ("float32", 1e-5)])
+def test_split_training_matches_one_pass(small_split, dtype, tol):
+    """Two epochs (batches of 16 and a last one of 8 rows) split over two threads
+    and in one pass: the same losses and weights to rounding."""
+    calls = len(plan_step.split_pass.overloads)
+    split, h2 = fit_with(2, dtype)
+    whole, h1 = fit_with(1, dtype)
+    assert len(plan_step.split_pass.overloads) >= max(calls, 1)  # the split pass ran
+    np.testing.assert_allclose(h2.step_loss, h1.step_loss, rtol=tol, atol=tol)
+    np.testing.assert_allclose(split.theta, whole.theta, rtol=tol, atol=tol)
+
+
+def test_split_keeps_the_dropout_masks(small_split):
+    """Dropout masks count elements from each block's start: a split step drops
+    the units one pass drops (different masks would move the weights by far
+    more than rounding)."""
+    split, h2 = fit_with(2, dropout=[0.0, 0.0, 0.0, 0.0, 0.0, 0.5])
+    whole, h1 = fit_with(1, dropout=[0.0, 0.0, 0.0, 0.0, 0.0, 0.5])
+    np.testing.assert_allclose(h2.step_loss, h1.step_loss, rtol=1e-10)
+    np.testing.assert_allclose(split.theta, whole.theta, rtol=1e-10, atol=1e-12)
+
+
+def test_one_gradient_split_equals_one_pass(small_split):
+    """One step's J and dJ/dtheta from the split pass against the whole pass,
+    three parts over a batch of 7 rows (uneven parts)."""
+    net = cnn()
+    X, y = data(7)
+    run = plan_run.PlanRun(net, X, np.eye(3)[y], "ce", nb.SGD(lr=0.1), 7, 0.0, 0.0, 0.0, None,
+                           None, 0)
+    order = np.arange(7)
+    J1, status1 = run._batch_gradient(order, 0, 7, 1)
+    g1 = run.grad.copy()
+    run.threads = 3
+    args = run._step_args(split=True)
+    assert args[-1][3].shape[0] == 3  # three parts
+    J3, status3 = plan_step_gradient(args, order)
+    assert status1 == status3 == 0
+    assert J3 == pytest.approx(J1, rel=1e-12)
+    np.testing.assert_allclose(run.grad, g1, rtol=1e-10, atol=1e-13)
+
+
+def plan_step_gradient(args, order):
+    from numbann.kernels import plan_train
+    return plan_train.batch_gradient(args, order, 0, len(order), 1.0 / len(order), 1)
+
+
+@pytest.mark.parametrize("layer", [nb.BatchNorm(), nb.Dense(6, "relu")])
+def test_what_splits(small_split, layer):
+    """BatchNorm's statistics are over the whole batch: a plan with it never
+    splits; one without does, given two threads."""
+    net = nb.Sequential((5,), [nb.Dense(6, "relu"), layer, nb.Dense(2, "softmax")], seed=0)
+    X = np.random.default_rng(0).standard_normal((32, 5))
+    run = plan_run.PlanRun(net, X, np.eye(2)[np.arange(32) % 2], "ce", nb.SGD(lr=0.1), 16,
+                           0.0, 0.0, 0.0, None, None, 0)
+    run.threads = 2
+    parts = run._parts(split=True)
+    assert len(parts[4]) == (0 if isinstance(layer, nb.BatchNorm) else 2)
+    assert len(run._parts(split=False)[4]) == 0
