@@ -1,18 +1,16 @@
 """``fit`` for a :class:`~numbann.sequential.Sequential` network: training._Run's
 interface over the layer engine's kernels (``kernels/plan_train.py``)."""
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numba
 import numpy as np
 
-from . import interrupt, training
+from . import training
 from ._typing import Array
 from .base import NO_SEED
 from .kernels import codes, plan_train
 from .kernels.plan import passes, pointer
-from .kernels.plan_step import SPLIT_MIN_WORK, split_pass, whole_pass
+from .kernels.plan_step import split_pass, whole_pass
 
 
 class PlanRun(training._Run):
@@ -21,8 +19,6 @@ class PlanRun(training._Run):
     def __init__(self, net: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(net, *args, **kwargs)
         self._args: tuple[bool, tuple[Any, ...]] | None = None
-        # the caller's numba threads (numba's count is per thread; fit may run in a worker)
-        self.threads = numba.get_num_threads()
         n, bs = len(self.X), self.batch_size
         net.check_batch(bs, f"batch_size={bs}")
         if n % bs:
@@ -64,31 +60,31 @@ class PlanRun(training._Run):
                 self.seed, self.l1, self.l2, self.clip_value, self.clip_norm, forward, backward,
                 step, parts)
 
-    def _parts(self, split: bool) -> tuple[Array, ...]:
-        """Buffers of a step split into P parts (``plan_step.split_pass``), P the
-        number of numba's threads, or empty ones (one whole pass): split when
-        asked, with two threads or more, when the plan's samples are independent
-        (no BatchNorm, no layers of sequences) and a batch is at least
-        ``SPLIT_MIN_WORK``."""
-        net, ws, P = self.net, self.ws, self.threads
-        kinds = net.plan[:, codes.P_KIND]
-        if split and P > 1 and not np.any(kinds == codes.BATCHNORM) \
-                and not np.any(kinds >= codes.RNN) \
-                and self.batch_size * interrupt.work_per_row(net) >= SPLIT_MIN_WORK:
-            return (np.zeros((P - 1, len(self.grad)), self.grad.dtype),
-                    np.zeros((P - 1, len(ws.s_buf)), ws.s_buf.dtype), ws.strides,
-                    np.zeros((P,) + ws.strides.shape, np.int64), np.zeros(P))
-        return (np.zeros((0, 0), self.grad.dtype), np.zeros((0, 0), ws.s_buf.dtype), ws.strides,
-                np.zeros((0,) + ws.strides.shape, np.int64), np.zeros(0))
+    def _may_split(self) -> bool:
+        """A plan with convolutions (whose loops BLAS's threads do not reach),
+        without BatchNorm (its statistics are the whole batch's) or layers of
+        sequences: the samples are independent."""
+        kinds = self.net.plan[:, codes.P_KIND]
+        return bool(np.any(kinds == codes.CONV2D)) and not np.any(kinds == codes.BATCHNORM) \
+            and not np.any(kinds >= codes.RNN)
+
+    def _parts(self, split: bool = True) -> tuple[Array, ...]:
+        """plan_step.split_pass's buffers for a step split into P parts
+        (``_splits``), or empty ones (one whole pass; always unless ``split``)."""
+        ws = self.ws
+        P = self._splits() if split else 1
+        n = len(self.grad) if P > 1 else 0
+        return (np.zeros((P - 1, n), self.grad.dtype),
+                np.zeros((P - 1, len(ws.s_buf) if P > 1 else 0), ws.s_buf.dtype), ws.strides,
+                np.zeros((P if P > 1 else 0,) + ws.strides.shape, np.int64),
+                np.zeros(P if P > 1 else 0))
 
     def compiled(self, orders: Array, lrs: Array, step_losses: Array) -> tuple[int, int]:
-        """Train whole epochs in one compiled call; returns (status, steps done).
-        A split step's parts take numba's threads, so BLAS runs on one meanwhile."""
+        """Train whole epochs in one compiled call; returns (status, steps done)."""
         opt = self.optimizer
         c, per_row, per_output = self.loss.scale_parts()
         args = self._step_args(split=True)
-        numba.set_num_threads(self.threads)
-        with single_threaded_blas() if len(args[-1][4]) else contextlib.nullcontext():
+        with self._threads(len(args[-1][4]) > 0):
             status, done = plan_train.train_epochs(
                 args, opt.state, opt.hyper, opt.code, opt.t, lrs, orders, self.batch_size, c,
                 per_row, per_output, self.net.n_outputs, step_losses, self.stop)
@@ -101,20 +97,3 @@ class PlanRun(training._Run):
         J, status = plan_train.batch_gradient(self._step_args(), order, start, m,
                                               self.loss.scale(m, self.net.n_outputs), t)
         return float(J), int(status)
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """BLAS (numba's, SciPy's OpenBLAS) on one thread inside the block: two
-    parts of a step calling a multi-threaded OpenBLAS at once measured ten
-    times slower than one pass (LeNet, 2 threads)."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
-        _CONTROLLER = ThreadpoolController()
-    with _CONTROLLER.limit(limits=1, user_api="blas"):
-        yield
-
-
-_CONTROLLER: Any = None
-

@@ -6,11 +6,13 @@ Without a trace, each epoch is one call into compiled code
 same step kernel runs batch by batch from Python, so the recorder can copy
 what it keeps between the gradient and the update.
 """
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numba
 import numpy as np
 
 from . import _checks, interrupt, losses, optim, schedules, scoring
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 
 BLOCK_STEPS = 1024  # without per-epoch work, epochs run in compiled blocks of about this many steps
 BLOCK_ROWS = 1 << 20  # and of at most this many row indices
+
+
+SPLIT_MIN_WORK = 1 << 20  # a batch's work (rows x interrupt.work_per_row) from which it splits
+_BLAS: Any = None  # threadpoolctl's controller, made on the first split fit
 
 
 class _Run:
@@ -56,6 +62,41 @@ class _Run:
         # masks are indexed by workspace offsets, so a bigger workspace left by an
         # earlier predict() would change the masks for the same seed.
         self.ws = self._workspace()
+        # the caller's numba threads, for a step that may split (numba counts them per
+        # thread, and fit may run in a worker); not asked otherwise: it starts numba's pool
+        self.threads = numba.get_num_threads() if self._may_split() else 1
+
+    def _splits(self) -> int:
+        """Parts a step's batch splits into over numba's threads (kernels/plan_step.py):
+        numba's threads when there are two or more, the network may split and
+        a batch is at least SPLIT_MIN_WORK, else 1."""
+        if self.threads > 1 and self._may_split() \
+                and self.batch_size * interrupt.work_per_row(self.net) >= SPLIT_MIN_WORK:
+            return self.threads
+        return 1
+
+    def _may_split(self) -> bool:
+        """Whether a step may split: not for dense networks, whose products
+        already run on BLAS's threads (mnist 784-128-10 at two threads measured
+        0.235 s an epoch split, 0.228 s not; kernels/plan_step.py)."""
+        return False
+
+    @contextlib.contextmanager
+    def _threads(self, split: bool) -> Iterator[None]:
+        """For a split step: numba's threads as the caller's; the parts take them,
+        so BLAS runs on one meanwhile (two parts calling a multi-threaded
+        OpenBLAS at once measured ten times slower than one pass, LeNet)."""
+        if not split:
+            yield
+            return
+        numba.set_num_threads(self.threads)
+        global _BLAS
+        if _BLAS is None:  # after numba's BLAS (SciPy's) is loaded, so that it is found
+            import scipy.linalg.cython_blas  # noqa: F401
+            from threadpoolctl import ThreadpoolController
+            _BLAS = ThreadpoolController()
+        with _BLAS.limit(limits=1, user_api="blas"):
+            yield
 
     def validate(self, Xv: Array, Yv: Array, metric: str) -> tuple[float, float]:
         """(val_loss, val_metric) of the network as it is now, on prepared (Xv, Yv)."""

@@ -1,12 +1,13 @@
 """A step's batch split over numba's threads (kernels/plan_step.py) gives the
 one-pass step's numbers: the same J, gradient and training run to rounding,
-the same dropout masks; plans whose samples are not independent never split."""
+the same dropout masks; networks that gain nothing or whose samples are not
+independent never split."""
 import numba
 import numpy as np
 import pytest
 
 import numbann as nb
-from numbann import plan_run
+from numbann import plan_run, training
 from numbann.kernels import plan_step
 
 pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
@@ -27,15 +28,16 @@ def data(n=40, seed=0):
 @pytest.fixture
 def small_split(monkeypatch):
     """Split this test's small batches (the threshold is sized for real work)."""
-    monkeypatch.setattr(plan_run, "SPLIT_MIN_WORK", 1)
+    monkeypatch.setattr(training, "SPLIT_MIN_WORK", 1)
 
 
-def fit_with(threads, dtype="float64", **kw):
+def fit_with(threads, dtype="float64", make=cnn, **kw):
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        net = cnn(dtype)
+        net = make(dtype)
         X, y = data()
+        X = X if make is cnn else X.reshape(len(X), -1)
         h = net.fit(X, y, loss="ce", optimizer=nb.Adam(lr=0.01), epochs=2, batch_size=16,
                     shuffle=True, seed=5, verbose=0, **kw)
         return net, h
@@ -89,15 +91,23 @@ def plan_step_gradient(args, order):
     return plan_train.batch_gradient(args, order, 0, len(order), 1.0 / len(order), 1)
 
 
-@pytest.mark.parametrize("layer", [nb.BatchNorm(), nb.Dense(6, "relu")])
-def test_what_splits(small_split, layer):
-    """BatchNorm's statistics are over the whole batch: a plan with it never
-    splits; one without does, given two threads."""
-    net = nb.Sequential((5,), [nb.Dense(6, "relu"), layer, nb.Dense(2, "softmax")], seed=0)
-    X = np.random.default_rng(0).standard_normal((32, 5))
-    run = plan_run.PlanRun(net, X, np.eye(2)[np.arange(32) % 2], "ce", nb.SGD(lr=0.1), 16,
-                           0.0, 0.0, 0.0, None, None, 0)
+@pytest.mark.parametrize("layers, splits", [
+    ([nb.Conv2D(2, 3), nb.Flatten()], True),
+    ([nb.Conv2D(2, 3), nb.BatchNorm(), nb.Flatten()], False),  # whole-batch statistics
+    ([nb.Flatten(), nb.Dense(6, "relu")], False),  # dense products: BLAS's threads already
+])
+def test_what_splits(small_split, layers, splits):
+    """Given two threads, a conv network splits its steps; one with BatchNorm
+    or without convolutions does not; a dense MLP never does."""
+    net = nb.Sequential((1, 5, 5), layers + [nb.Dense(2, "softmax")], seed=0)
+    X = np.random.default_rng(0).standard_normal((32, 1, 5, 5))
+    Y = np.eye(2)[np.arange(32) % 2]
+    run = plan_run.PlanRun(net, X, Y, "ce", nb.SGD(lr=0.1), 16, 0.0, 0.0, 0.0, None, None, 0)
     run.threads = 2
-    parts = run._parts(split=True)
-    assert len(parts[4]) == (0 if isinstance(layer, nb.BatchNorm) else 2)
+    assert len(run._parts(split=True)[4]) == (2 if splits else 0)
     assert len(run._parts(split=False)[4]) == 0
+    dense = training._Run(nb.MLP([25, 6, 2]), X.reshape(32, -1), Y, "mse", nb.SGD(lr=0.1), 16,
+                          0.0, 0.0, 0.0, None, None, 0)
+    dense.threads = 2
+    assert dense._splits() == 1
+

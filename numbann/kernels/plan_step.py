@@ -25,14 +25,31 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .cpu import jit
+from .cpu import inlined, jit
 from .plan import layer_sizes, plan_loss, pointable
-
-SPLIT_MIN_WORK = 1 << 20  # a batch's work (rows x interrupt.work_per_row) from which it splits
-
 
 # rows of ``strides`` and ``shifted``: offsets of a_buf, z_buf (and delta_buf), x_buf, i_buf
 A, Z, X, I = 0, 1, 2, 3
+
+
+@inlined
+def shift(offsets, strides, lo, out):
+    """out = offsets + lo strides: where the blocks of rows lo.. start (the
+    first ``offsets.size`` entries of out)."""
+    for k in range(offsets.size):
+        out[k] = offsets[k] + lo * strides[k]
+
+
+@inlined
+def add_parts(grad, grads, losses, P):
+    """grad += grads[0] + ... + grads[P-2] (parts 1..P-1), in that order;
+    returns losses[0] + ... + losses[P-1]."""
+    J = losses[0]
+    for p in range(1, P):
+        J += losses[p]
+        for k in range(grad.size):
+            grad[k] += grads[p - 1, k]
+    return J
 
 
 @jit
@@ -76,13 +93,8 @@ def split_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_o
     grads, scratch, strides, shifted, losses = parts
     P = min(shifted.shape[0], m)
     for p in range(P):
-        lo = p * m // P
-        for k in range(a_off.size):
-            shifted[p, A, k] = a_off[k] + lo * strides[A, k]
-        for k in range(z_off.size):
-            shifted[p, Z, k] = z_off[k] + lo * strides[Z, k]
-            shifted[p, X, k] = x_off[k] + lo * strides[X, k]
-            shifted[p, I, k] = i_off[k] + lo * strides[I, k]
+        for b, offsets in enumerate((a_off, z_off, x_off, i_off)):
+            shift(offsets, strides[b], p * m // P, shifted[p, b])
     for p in prange(P):
         losses[p] = part_pass(forward, backward, plan, theta, grad if p == 0 else grads[p - 1],
                               running, alphas, a_buf, shifted[p, A, :a_off.size], z_buf,
@@ -90,9 +102,4 @@ def split_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_o
                               shifted[p, X, :x_off.size], i_buf, shifted[p, I, :i_off.size],
                               s_buf if p == 0 else scratch[p - 1], p * m // P,
                               (p + 1) * m // P, y, loss, scale, keep, seed, mode)
-    J = losses[0]
-    for p in range(1, P):
-        J += losses[p]
-        for k in range(grad.size):
-            grad[k] += grads[p - 1, k]
-    return J
+    return add_parts(grad, grads, losses, P)
