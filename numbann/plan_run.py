@@ -10,7 +10,7 @@ from ._typing import Array
 from .base import NO_SEED
 from .kernels import codes, plan_train
 from .kernels.plan import passes, pointer
-from .kernels.plan_step import split_pass, whole_pass
+from .kernels.plan_step import part_pass, split_pass, whole_pass
 
 
 class PlanRun(training._Run):
@@ -52,6 +52,10 @@ class PlanRun(training._Run):
         backward = pointer(backward, net.plan, net.theta, self.grad, net.alphas, a_buf, a_off,
                            z_buf, z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m,
                            self.keep, seed, mode)
+        part = pointer(part_pass, forward, backward, net.plan, net.theta, self.grad,
+                       net.running, net.alphas, *ws.buffers(), m, m, ws.y_buf, self.loss.code,
+                       1.0, self.keep, seed, mode)
+        parts = parts + (part,)
         step = pointer(split_pass if len(parts[4]) else whole_pass, forward, backward,
                        net.plan, net.theta, self.grad, net.running, net.alphas, *ws.buffers(), m,
                        ws.y_buf, self.loss.code, 1.0, self.keep, seed, mode, parts)
@@ -91,9 +95,16 @@ class PlanRun(training._Run):
         opt.t += done
         return status, done
 
+    def stepwise(self, order: Array, lrs: Array, step_losses: Array, recorder: Any,
+                 epoch: int) -> tuple[int, int]:
+        """training._Run.stepwise, its steps split as ``compiled``'s are: a traced
+        fit computes the numbers an untraced one does."""
+        with self._threads(len(self._step_args(split=True)[-1][4]) > 0):
+            return super().stepwise(order, lrs, step_losses, recorder, epoch)
+
     def _batch_gradient(self, order: Array, start: int, m: int, t: int) -> tuple[float, int]:
-        """One step's gradient on rows order[start:start+m] (training._Run.stepwise
-        runs the steps from Python with it, calling a trace's recorder)."""
-        J, status = plan_train.batch_gradient(self._step_args(), order, start, m,
+        """One step's gradient on rows order[start:start+m] (``stepwise`` runs the
+        steps from Python with it, calling a trace's recorder)."""
+        J, status = plan_train.batch_gradient(self._step_args(split=True), order, start, m,
                                               self.loss.scale(m, self.net.n_outputs), t)
         return float(J), int(status)

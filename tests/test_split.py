@@ -68,27 +68,22 @@ def test_split_keeps_the_dropout_masks(small_split):
 
 
 def test_one_gradient_split_equals_one_pass(small_split):
-    """One step's J and dJ/dtheta from the split pass against the whole pass,
-    three parts over a batch of 7 rows (uneven parts)."""
+    """One step's J and dJ/dtheta split in three parts (uneven: a batch of 7
+    rows) against the whole pass."""
     net = cnn()
     X, y = data(7)
     run = plan_run.PlanRun(net, X, np.eye(3)[y], "ce", nb.SGD(lr=0.1), 7, 0.0, 0.0, 0.0, None,
                            None, 0)
     order = np.arange(7)
-    J1, status1 = run._batch_gradient(order, 0, 7, 1)
-    g1 = run.grad.copy()
-    run.threads = 3
-    args = run._step_args(split=True)
-    assert args[-1][3].shape[0] == 3  # three parts
-    J3, status3 = plan_step_gradient(args, order)
-    assert status1 == status3 == 0
-    assert J3 == pytest.approx(J1, rel=1e-12)
-    np.testing.assert_allclose(run.grad, g1, rtol=1e-10, atol=1e-13)
-
-
-def plan_step_gradient(args, order):
-    from numbann.kernels import plan_train
-    return plan_train.batch_gradient(args, order, 0, len(order), 1.0 / len(order), 1)
+    gradients = {}
+    for threads in (1, 3):
+        run.threads, run._args = threads, None
+        assert run._step_args(split=True)[-1][3].shape[0] == (threads if threads > 1 else 0)
+        J, status = run._batch_gradient(order, 0, 7, 1)
+        assert status == 0
+        gradients[threads] = J, run.grad.copy()
+    assert gradients[3][0] == pytest.approx(gradients[1][0], rel=1e-12)
+    np.testing.assert_allclose(gradients[3][1], gradients[1][1], rtol=1e-10, atol=1e-13)
 
 
 @pytest.mark.parametrize("layers, splits", [
@@ -111,3 +106,11 @@ def test_what_splits(small_split, layers, splits):
     dense.threads = 2
     assert dense._splits() == 1
 
+
+
+def test_a_traced_fit_splits_as_an_untraced_one(small_split):
+    """Tracing does not change training: the traced fit's steps split too."""
+    from numbann.trace import Recorder
+    untraced, _ = fit_with(2)
+    traced, h = fit_with(2, trace=Recorder(keep=("dW",), steps=[1]))
+    np.testing.assert_array_equal(traced.theta, untraced.theta)

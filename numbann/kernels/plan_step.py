@@ -2,14 +2,15 @@
 into parts that threads run at once (``numba.prange``).
 
 The epoch loops (``plan_train``) call one of the two through a pointer
-(``plan.pointer``), with the plan's passes as pointers too, so neither
-links the passes' code into its own.
+(``plan.pointer``), and both call the plan's passes and ``part_pass``
+through pointers too, so none links another's code into its own (numba
+optimizes a linked callee's code again in every caller).
 
-Splitting (into as many parts as numba has threads) is exact for plans without BatchNorm (whose statistics are over
-the whole batch) and without layers of sequences: there a sample's values
-depend on that sample alone, so the parts' rows go forward and backward
-independently, and since J and dJ/dtheta are sums over rows (the loss's
-scale, 1/m, is the whole batch's),
+Splitting, into as many parts as numba has threads, is exact for plans
+without BatchNorm (whose statistics are over the whole batch) and without
+layers of sequences: there a sample's values depend on that sample alone,
+so the parts' rows go forward and backward independently, and since J and
+dJ/dtheta are sums over rows (the loss's scale, 1/m, is the whole batch's),
 
     J = sum_p J_p,    dJ/dtheta = sum_p g_p.
 
@@ -25,7 +26,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .cpu import inlined, jit
+from .cpu import inlined
 from .plan import layer_sizes, plan_loss, pointable
 
 # rows of ``strides`` and ``shifted``: offsets of a_buf, z_buf (and delta_buf), x_buf, i_buf
@@ -52,7 +53,7 @@ def add_parts(grad, grads, losses, P):
     return J
 
 
-@jit
+@pointable
 def part_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
               z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, lo, hi, y, loss, scale, keep,
               seed, mode):
@@ -73,9 +74,9 @@ def part_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_of
 def whole_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
                z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
                seed, mode, parts):
-    """J of the batch's m rows and (J finite) dJ/dtheta into grad; ``parts``
-    unused (the arguments of ``split_pass``)."""
-    return part_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
+    """J of the batch's m rows and (J finite) dJ/dtheta into grad; of ``parts``
+    (the arguments of ``split_pass``) only ``part_pass``'s pointer is used."""
+    return parts[5](forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
                      z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, 0, m, y, loss, scale,
                      keep, seed, mode)
 
@@ -86,20 +87,21 @@ def split_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_o
                seed, mode, parts):
     """``whole_pass`` with the batch's rows split into P parts, one thread
     each: part p is rows [p m / P, (p + 1) m / P). ``parts`` = (grads,
-    scratch, strides, shifted, losses): parts 1..P-1's gradients and conv
-    scratch, values per sample of each buffer's blocks, room for every part's
-    moved offsets (P, 4, L + 2) and its J. Returns J = sum_p J_p, and
-    grad = sum_p g_p, added in a fixed order."""
-    grads, scratch, strides, shifted, losses = parts
+    scratch, strides, shifted, losses, part_pass): parts 1..P-1's gradients
+    and conv scratch, values per sample of each buffer's blocks, room for
+    every part's moved offsets (P, 4, L + 2) and its J, and ``part_pass``
+    as a pointer. Returns J = sum_p J_p, and grad = sum_p g_p, added in a
+    fixed order."""
+    grads, scratch, strides, shifted, losses, part = parts
     P = min(shifted.shape[0], m)
     for p in range(P):
         for b, offsets in enumerate((a_off, z_off, x_off, i_off)):
             shift(offsets, strides[b], p * m // P, shifted[p, b])
     for p in prange(P):
-        losses[p] = part_pass(forward, backward, plan, theta, grad if p == 0 else grads[p - 1],
-                              running, alphas, a_buf, shifted[p, A, :a_off.size], z_buf,
-                              shifted[p, Z, :z_off.size], delta_buf, x_buf,
-                              shifted[p, X, :x_off.size], i_buf, shifted[p, I, :i_off.size],
-                              s_buf if p == 0 else scratch[p - 1], p * m // P,
-                              (p + 1) * m // P, y, loss, scale, keep, seed, mode)
+        losses[p] = part(forward, backward, plan, theta, grad if p == 0 else grads[p - 1],
+                         running, alphas, a_buf, shifted[p, A, :a_off.size], z_buf,
+                         shifted[p, Z, :z_off.size], delta_buf, x_buf,
+                         shifted[p, X, :x_off.size], i_buf, shifted[p, I, :i_off.size],
+                         s_buf if p == 0 else scratch[p - 1], p * m // P, (p + 1) * m // P, y,
+                         loss, scale, keep, seed, mode)
     return add_parts(grad, grads, losses, P)
