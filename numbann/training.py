@@ -30,6 +30,8 @@ BLOCK_ROWS = 1 << 20  # and of at most this many row indices
 
 
 SPLIT_MIN_WORK = 1 << 20  # a batch's work (rows x interrupt.work_per_row) from which it splits
+SPLIT_MIN_ROWS = 8  # rows per part, at least
+SPLIT_MAX_BYTES = 1 << 28  # the parts' extra gradients, at most
 _BLAS: Any = None  # threadpoolctl's controller, made on the first split fit
 
 
@@ -68,12 +70,14 @@ class _Run:
 
     def _splits(self) -> int:
         """Parts a step's batch splits into over numba's threads (kernels/plan_step.py):
-        numba's threads when there are two or more, the network may split and
-        a batch is at least SPLIT_MIN_WORK, else 1."""
-        if self.threads > 1 and self._may_split() \
-                and self.batch_size * interrupt.work_per_row(self.net) >= SPLIT_MIN_WORK:
-            return self.threads
-        return 1
+        when the network may split and a batch is at least SPLIT_MIN_WORK, one
+        per thread, each of at least SPLIT_MIN_ROWS rows, their extra gradients
+        within SPLIT_MAX_BYTES; else 1."""
+        if not self._may_split() \
+                or self.batch_size * interrupt.work_per_row(self.net) < SPLIT_MIN_WORK:
+            return 1
+        return max(1, min(self.threads, self.batch_size // SPLIT_MIN_ROWS,
+                          1 + SPLIT_MAX_BYTES // int(self.grad.nbytes)))
 
     def _may_split(self) -> bool:
         """Whether a step may split: not for dense networks, whose products

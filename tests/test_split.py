@@ -27,8 +27,9 @@ def data(n=40, seed=0):
 
 @pytest.fixture
 def small_split(monkeypatch):
-    """Split this test's small batches (the threshold is sized for real work)."""
+    """Split this test's small batches (the thresholds are sized for real work)."""
     monkeypatch.setattr(training, "SPLIT_MIN_WORK", 1)
+    monkeypatch.setattr(training, "SPLIT_MIN_ROWS", 1)
 
 
 def fit_with(threads, dtype="float64", make=cnn, **kw):
@@ -114,3 +115,20 @@ def test_a_traced_fit_splits_as_an_untraced_one(small_split):
     untraced, _ = fit_with(2)
     traced, h = fit_with(2, trace=Recorder(keep=("dW",), steps=[1]))
     np.testing.assert_array_equal(traced.theta, untraced.theta)
+
+
+def test_parts_are_bounded(small_split, monkeypatch):
+    """At least SPLIT_MIN_ROWS rows a part, and the parts' extra gradients within
+    SPLIT_MAX_BYTES: more threads do not mean more parts."""
+    net = nb.Sequential((1, 5, 5), [nb.Conv2D(2, 3), nb.Flatten(), nb.Dense(2, "softmax")])
+    X = np.random.default_rng(0).standard_normal((32, 1, 5, 5))
+    run = plan_run.PlanRun(net, X, np.eye(2)[np.arange(32) % 2], "ce", nb.SGD(lr=0.1), 16,
+                           0.0, 0.0, 0.0, None, None, 0)
+    run.threads = 4
+    monkeypatch.setattr(training, "SPLIT_MIN_ROWS", 8)
+    assert run._splits() == 2  # 16 rows
+    monkeypatch.setattr(training, "SPLIT_MAX_BYTES", 2 * run.grad.nbytes)
+    monkeypatch.setattr(training, "SPLIT_MIN_ROWS", 1)
+    assert run._splits() == 3
+    monkeypatch.setattr(training, "SPLIT_MAX_BYTES", run.grad.nbytes - 1)
+    assert run._splits() == 1
