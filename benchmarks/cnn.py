@@ -123,9 +123,11 @@ def setup(contender, X, y, params):
     return setup_torch(X, y, params, compiled=contender == "torch_compile")
 
 
-def layer_breakdown(net, m=BATCH, reps=30):
-    """Microseconds per layer of one training step's forward and backward on a
-    batch of m, from prefixes of the plan (layers 1..l) run alone."""
+def layer_breakdown(net, m=BATCH, reps=10, rounds=9):
+    """Microseconds per layer of one pass forward and backward over a batch of
+    m, from prefixes of the plan (layers 1..l) run alone: each prefix the
+    best of ``rounds`` means of ``reps`` calls (a mean alone let noise make
+    differences negative)."""
     from numbann.kernels import codes
     from numbann.kernels.plan import passes
     plan_forward, plan_backward = passes(net.plan)[:2]  # the whole plan's kinds
@@ -136,10 +138,13 @@ def layer_breakdown(net, m=BATCH, reps=30):
 
     def timed(fn):
         fn()
-        t = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        return (time.perf_counter() - t) / reps * 1e6
+        best = float("inf")
+        for _ in range(rounds):
+            t = time.perf_counter()
+            for _ in range(reps):
+                fn()
+            best = min(best, (time.perf_counter() - t) / reps * 1e6)
+        return best
     fwd, bwd = [0.0], [0.0]
     for l in range(1, net.L + 1):
         plan = net.plan[:l]
@@ -234,8 +239,10 @@ def render(results, cold, meta):
             lines.append(f"| {name} | {t:.3g} | {min(r['times']):.3g}–{max(r['times']):.3g} | "
                          f"{r['samples'] / t:,.0f} | {speed} | {diff} | {r['warmup_s']:.2f} |")
         if ref.get("breakdown"):
-            lines += ["", f"numbann, time per layer of one training step (batch {BATCH}, "
-                      "forward and backward, microseconds):", "",
+            lines += ["", f"numbann, time per layer of one pass over a batch of {BATCH} "
+                      "(forward and backward, microseconds; with two threads or more a "
+                      "training step splits the batch over them, one such pass per part "
+                      "at once):", "",
                       "| layer | kind | forward µs | backward µs |", "|---|---|---|---|"]
             lines += [f"| {b['layer']} | {b['kind']} | {b['forward_us']:.0f} | "
                       f"{b['backward_us']:.0f} |" for b in ref["breakdown"]]
