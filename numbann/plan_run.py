@@ -9,7 +9,7 @@ from . import training
 from ._typing import Array
 from .base import NO_SEED
 from .kernels import codes, plan_train
-from .kernels.plan import passes, pointer
+from .kernels.plan import flags, jitted_passes, kernels, pointer
 from .kernels.plan_step import part_pass, split_pass, whole_pass
 
 
@@ -43,26 +43,28 @@ class PlanRun(training._Run):
 
     def _work_out_step_args(self, parts: tuple[Array, ...]) -> tuple[Any, ...]:
         net, ws = self.net, self.ws
-        forward, backward = passes(net.plan)[:2]
+        kinds = flags(net.plan)
+        forward, backward = jitted_passes(*kinds)[:2]
+        fk, bk = kernels(net.dtype, kinds)
         a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf = ws.buffers()
         m, seed, mode = 0, NO_SEED, codes.TRAIN_UPDATE
         forward = pointer(forward, net.plan, net.theta, net.running, net.alphas, a_buf, a_off,
                           z_buf, z_off, x_buf, x_off, i_buf, i_off, s_buf, m, self.keep, seed,
-                          mode)
+                          mode, *fk)
         backward = pointer(backward, net.plan, net.theta, self.grad, net.alphas, a_buf, a_off,
                            z_buf, z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m,
-                           self.keep, seed, mode)
+                           self.keep, seed, mode, *bk)
         part = pointer(part_pass, forward, backward, net.plan, net.theta, self.grad,
                        net.running, net.alphas, *ws.buffers(), m, m, ws.y_buf, self.loss.code,
-                       1.0, self.keep, seed, mode)
+                       1.0, self.keep, seed, mode, *fk, *bk)
         parts = parts + (part,)
         step = pointer(split_pass if len(parts[4]) else whole_pass, forward, backward,
                        net.plan, net.theta, self.grad, net.running, net.alphas, *ws.buffers(), m,
-                       ws.y_buf, self.loss.code, 1.0, self.keep, seed, mode, parts)
+                       ws.y_buf, self.loss.code, 1.0, self.keep, seed, mode, parts, *fk, *bk)
         return (net.theta, self.grad, net.plan, net.running, net.alphas, *ws.buffers(),
                 ws.y_buf, self.X.reshape(len(self.X), -1), self.Y, self.loss.code, self.keep,
                 self.seed, self.l1, self.l2, self.clip_value, self.clip_norm, forward, backward,
-                step, parts)
+                (fk, bk), step, parts)
 
     def _may_split(self) -> bool:
         """A plan with convolutions (whose loops BLAS's threads do not reach),

@@ -18,7 +18,7 @@ product ``cols @ W.T``, one BLAS call for the batch.
 import numpy as np
 from numba.extending import register_jitable
 
-from .cpu import jit, PLAIN, TRANSPOSED, gemm, inlined
+from .cpu import PLAIN, TRANSPOSED, gemm, inlined, jit, pointable
 
 U = np.uint64  # an index known to be >= 0 (see im2col)
 
@@ -107,7 +107,7 @@ def col2im(dcols, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, delta_prev):
                                     delta_prev[U(dst + v)] += dcols[U(src + v)]
 
 
-@jit
+@pointable
 def conv_forward(Wt, b, a_prev, z, cols, zt, m, C, H, W, Cout, kh, kw, stride, ph, pw, Ho, Wo):
     """z[l] = W[l] * a[l-1] + b[l] (``*``: cross-correlation, module notes).
 
@@ -127,7 +127,7 @@ def conv_forward(Wt, b, a_prev, z, cols, zt, m, C, H, W, Cout, kh, kw, stride, p
                 zo[p] = zt[(i * P + p) * Cout + o] + bo
 
 
-@jit
+@pointable
 def conv_backward(Wt, dW, db, delta, cols, dzt, dcols, delta_prev, need_prev,
                   m, C, H, W, Cout, kh, kw, stride, ph, pw, Ho, Wo):
     """Gradients of a conv layer from delta[l] = dJ/dz[l] (m, C_out, Ho, Wo).
@@ -158,7 +158,7 @@ def conv_backward(Wt, dW, db, delta, cols, dzt, dcols, delta_prev, need_prev,
         col2im(dcols, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, delta_prev)
 
 
-@jit
+@pointable
 def maxpool_forward(a_prev, z, where, m, C, H, W, k_h, k_w, stride, Ho, Wo):
     """z[l][i, c, p, q] = max_{u,v} a[l-1][i, c, p s + u, q s + v] (window k_h x k_w).
 
@@ -192,7 +192,7 @@ def pick(x, j, best, arg):
     return (x, j) if beats(x, best) else (best, arg)
 
 
-@jit
+@pointable
 def maxpool_backward(delta, where, delta_prev, m, C, H, W, Ho, Wo):
     """dJ/da[l-1] = delta[l] routed to each window's winner, 0 elsewhere:
     dJ/da[l-1][i, c, h, w] = sum of delta[l][i, c, p, q] over windows won by (h, w)."""
@@ -202,7 +202,7 @@ def maxpool_backward(delta, where, delta_prev, m, C, H, W, Ho, Wo):
             delta_prev[ic * H * W + where[out]] += delta[out]
 
 
-@jit
+@pointable
 def avgpool_forward(a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo):
     """z[l][i, c, p, q] = 1/(k_h k_w) sum_{u,v} a[l-1][i, c, p s + u, q s + v]."""
     inv = pool_scale(k_h, k_w)
@@ -217,7 +217,7 @@ def avgpool_forward(a_prev, z, m, C, H, W, k_h, k_w, stride, Ho, Wo):
                 z[(ic * Ho + p) * Wo + q] = total * inv
 
 
-@jit
+@pointable
 def avgpool_backward(delta, delta_prev, m, C, H, W, k_h, k_w, stride, Ho, Wo):
     """dJ/da[l-1][i, c, h, w] = sum over the windows holding (h, w) of
     delta[l][i, c, p, q] / (k_h k_w)."""

@@ -26,6 +26,7 @@ from .cpu import JIT_OPTIONS
 DIRECT_MIN_WIDE = 256  # wide-row length n from which the direct kernels win (see above)
 fast = njit(fastmath={"reassoc", "contract"}, **JIT_OPTIONS)
 fast_inlined = njit(fastmath={"reassoc", "contract"}, inline="always", **JIT_OPTIONS)
+fast_pointable = njit(fastmath={"reassoc", "contract"}, cache=True, error_model="numpy")
 
 
 # One filter row (kw taps) at a time, the taps of a row fused into one pass
@@ -124,7 +125,7 @@ def pad_sample(a_prev, i, C, H, W, ph, pw, Hp, Wp, planes):
                 row[w] = line[w]
 
 
-@fast
+@fast_pointable
 def conv_forward_direct(Wt, b, a_prev, z, scratch, m, C, H, W, Co, kh, kw, ph, pw, Ho, Wo):
     """z[l] = W[l] * a[l-1] + b[l] (stride 1), one shifted multiply-add per tap."""
     Hp, Wp = Ho + kh - 1, Wo + kw - 1
@@ -150,7 +151,7 @@ def conv_forward_direct(Wt, b, a_prev, z, scratch, m, C, H, W, Co, kh, kw, ph, p
                     out[q] = row[q]
 
 
-@fast
+@fast_pointable
 def conv_backward_direct(Wt, dW, db, delta, a_prev, delta_prev, need_prev, scratch,
                          m, C, H, W, Co, kh, kw, ph, pw, Ho, Wo):
     """dW[l], db[l] and (``need_prev``) dJ/da[l-1] of a stride-1 conv layer, tap by tap

@@ -56,6 +56,8 @@ jit = njit(**JIT_OPTIONS)
 # when called from Python): one compiled function less in the call tree, and
 # branches on a constant argument are pruned before they are compiled.
 inlined = njit(inline="always", **JIT_OPTIONS)
+# With a C wrapper: what the layer engine calls through a pointer (plan.pointer).
+pointable = njit(cache=True, error_model="numpy")
 
 
 # ---------------------------------------------------------------- views
@@ -222,7 +224,7 @@ def _tanh_for(z):
     return tanh32
 
 
-@jit
+@pointable
 def activate_rows(code, alpha, z, a, m, n):
     """a = g(z) on row-major (m, n) slices; softmax row by row:
     a_i = e^{z_i - max z} / sum_j e^{z_j - max z}.
@@ -306,7 +308,7 @@ def activation_slope(code, alpha, z, a):
     return 0.0  # STEP
 
 
-@jit
+@pointable
 def backprop_rows(code, alpha, z, a, delta, keep, m, n):
     """Turn dJ/da into dJ/dz = delta, in place, on row-major (m, n) slices.
 
@@ -369,7 +371,7 @@ def dropout_uniform(seed, index):
     return (h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@jit
+@pointable
 def apply_dropout(a, keep, seed, offset):
     """Inverted dropout: a <- a * mask / keep, mask_k = [u_k < keep] (k counts
     the elements of a row-major, from ``offset``)."""

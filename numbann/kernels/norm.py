@@ -14,7 +14,7 @@ import math
 
 from numba.extending import register_jitable
 
-from .cpu import jit, inlined
+from .cpu import inlined, jit, pointable
 
 EPS = 1e-5  # PyTorch's defaults
 MOMENTUM = 0.1
@@ -53,7 +53,7 @@ def input_delta(d, xh, k, N, sum_d, sum_dx, mode):
     return k / N * (N * d - sum_d - xh * sum_dx)
 
 
-@jit
+@pointable
 def batchnorm_forward(gamma, beta, running, a_prev, z, stats, m, C, S, mode):
     """z[l][i, c, s] = gamma[c] xhat[i, c, s] + beta[c], with
     xhat = (a[l-1] - mu[c]) / sqrt(var[c] + eps).
@@ -101,7 +101,7 @@ def batchnorm_forward(gamma, beta, running, a_prev, z, stats, m, C, S, mode):
                 z[lo + s] = zs
 
 
-@jit
+@pointable
 def batchnorm_backward(gamma, dgamma, dbeta, delta, stats, delta_prev, need_prev,
                        m, C, S, mode):
     """Gradients of a BatchNorm layer from delta[l] = dJ/dz[l]:

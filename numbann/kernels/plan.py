@@ -18,11 +18,13 @@ flatten: the same numbers as a flat row), and backward
 Compile time is what a first fit waits for, so: the per-kind kernels
 (conv.py, norm.py and the dense ones here) are compiled once each and
 shared by every plan; the passes are compiled per set of kinds a plan has
-(``passes``: a Sequential of Dense layers compiles no convolution); and
-the epoch loops call the passes through pointers (``pointer``), so their
-compile does not optimize the passes' code again. LeNet-5's first fit from
-an empty cache at one thread: 21 s with the kernels inlined into one pass
-for every kind, 16-17 s so (measured, same machine and hour).
+(``passes``: a Sequential of Dense layers compiles no convolution); the
+passes call their kernels, and the epoch loops the passes, through
+pointers (``pointer``, ``kernels``), so no compile optimizes a callee's
+code again. LeNet-5's first fit from an empty cache at one thread: 19-22 s
+with the kernels inlined into one pass for every kind, 16 s with them
+compiled once and linked, 14.5-15 s through pointers (measured in pairs,
+same machine and hour).
 
 Workspaces for a batch of up to ``capacity`` rows: ``a_buf``/``a_off``,
 ``z_buf``/``z_off``, ``delta_buf`` (as the dense kernels, each layer's block
@@ -33,9 +35,11 @@ layer's im2col rows, a BatchNorm layer's batch statistics and xhat);
 BatchNorm running statistics (not trained, saved with the network).
 """
 import functools
+import warnings
 
 import numpy as np
-from numba import njit, typeof
+from numba import typeof, types
+from numba.core.errors import NumbaExperimentalFeatureWarning
 from numba.core.types.function_type import CompileResultWAP
 
 from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, DIRECT, MAXPOOL2D, P_ACT, P_ALGO, P_CIN,
@@ -45,15 +49,14 @@ from .conv import (avgpool_backward, avgpool_forward, conv_backward, conv_forwar
                    maxpool_backward, maxpool_forward)
 from .conv_direct import conv_backward_direct, conv_forward_direct
 from .cpu import (PLAIN, TRANSPOSED, activate_rows, apply_dropout, backprop_rows, gemm, inlined,
-                  jit, loss_rows)
+                  jit, loss_rows, pointable)
 from .norm import batchnorm_backward, batchnorm_forward
 from .plan_sequence import backward_other, forward_other, skip_into
 
 
-pointable = njit(cache=True, error_model="numpy")  # jit with a C wrapper (see ``pointer``)
 
 
-@jit
+@pointable
 def dense_forward(Wt, b, a_prev, z, m, n_in, n):
     """z[l] = a[l-1] @ W[l].T + b[l] (z starts as b in every row)."""
     for i in range(m):
@@ -62,7 +65,7 @@ def dense_forward(Wt, b, a_prev, z, m, n_in, n):
     gemm(PLAIN, TRANSPOSED, m, n, n_in, a_prev, n_in, Wt, n_in, 1.0, z, n)
 
 
-@jit
+@pointable
 def dense_backward(Wt, dW, db, delta, a_prev, delta_prev, need_prev, m, n_in, n):
     """dW[l] = delta[l].T @ a[l-1], db[l] = sum_i delta[l][i],
     dJ/da[l-1] = delta[l] @ W[l]."""
@@ -85,7 +88,7 @@ def layer_sizes(r):
 @inlined
 def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
                  i_buf, i_off, s_buf, m, keep, seed, mode, sequences, conv, direct, maxpool,
-                 avgpool, norm):
+                 avgpool, norm, k):
     """Forward pass over m rows whose a[0] is in a_buf: for l = 1..L,
     z[l] = f_l(a[l-1]), a[l] = g_l(z[l]), then (keep[l-1] < 1, training)
     inverted dropout on a[l]. ``mode``: EVAL, TRAIN or TRAIN_UPDATE (codes.py).
@@ -103,37 +106,37 @@ def plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf
         Co, Ho, Wo = r[P_COUT], r[P_HOUT], r[P_WOUT]
         if kind == DENSE:  # per time step: m T rows of n_in / T values
             steps = C if r[P_FLAG] else 1
-            dense_forward(theta[w:wb], theta[wb:wb + n // steps], a_prev, z, m * steps,
+            k[0](theta[w:wb], theta[wb:wb + n // steps], a_prev, z, m * steps,
                           n_in // steps, n // steps)
         elif kind == CONV2D and direct and r[P_ALGO] == DIRECT:
-            conv_forward_direct(theta[w:wb], theta[wb:wb + Co], a_prev, z, s_buf, m, C, H, W, Co,
+            k[1](theta[w:wb], theta[wb:wb + Co], a_prev, z, s_buf, m, C, H, W, Co,
                                 r[P_KH], r[P_KW], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
         elif kind == CONV2D and conv:
             K = C * r[P_KH] * r[P_KW]
-            conv_forward(theta[w:wb], theta[wb:wb + Co], a_prev, z,
+            k[2](theta[w:wb], theta[wb:wb + Co], a_prev, z,
                          x_buf[x_off[l - 1]:x_off[l - 1] + m * Ho * Wo * K], s_buf, m, C, H, W,
                          Co, r[P_KH], r[P_KW], r[P_STRIDE], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
         elif kind == MAXPOOL2D and maxpool:
-            maxpool_forward(a_prev, z, i_buf[i_off[l - 1]:i_off[l - 1] + m * n], m, C, H, W,
+            k[3](a_prev, z, i_buf[i_off[l - 1]:i_off[l - 1] + m * n], m, C, H, W,
                             r[P_KH], r[P_KW], r[P_STRIDE], Ho, Wo)
         elif kind == AVGPOOL2D and avgpool:
-            avgpool_forward(a_prev, z, m, C, H, W, r[P_KH], r[P_KW], r[P_STRIDE], Ho, Wo)
+            k[4](a_prev, z, m, C, H, W, r[P_KH], r[P_KW], r[P_STRIDE], Ho, Wo)
         elif kind == BATCHNORM and norm:
-            batchnorm_forward(theta[w:wb], theta[wb:wb + C], running[r[P_RUN]:r[P_RUN] + 2 * C],
+            k[5](theta[w:wb], theta[wb:wb + C], running[r[P_RUN]:r[P_RUN] + 2 * C],
                               a_prev, z, x_buf[x_off[l - 1]:], m, C, H * W, mode)
         else:  # Flatten, the layers of sequences (kernels/plan_sequence.py)
             forward_other(sequences, r, l, theta, alphas, a_buf, a_off, x_buf, x_off, a_prev, z,
                           m, n_in, n)
         a = a_buf[a_off[l]:a_off[l] + m * n]
-        activate_rows(r[P_ACT], alphas[l - 1], z, a, m, n)
+        k[6](r[P_ACT], alphas[l - 1], z, a, m, n)
         if keep[l - 1] < 1.0:
-            apply_dropout(a, keep[l - 1], seed, a_off[l])
+            k[7](a, keep[l - 1], seed, a_off[l])
 
 
 @inlined
 def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf, x_off,
                    i_buf, i_off, s_buf, m, delta_prev, need_prev, mode, sequences, conv, direct,
-                   maxpool, avgpool, norm):
+                   maxpool, avgpool, norm, k):
     """Layer l's backward step from delta[l] = dJ/dz[l] in delta_buf: dW[l] and
     db[l] into grad, and when ``need_prev`` dJ/da[l-1] (through f_l) into
     delta_prev (m rows of a[l-1]'s size)."""
@@ -148,29 +151,29 @@ def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off,
     Co, Ho, Wo = r[P_COUT], r[P_HOUT], r[P_WOUT]
     if kind == DENSE:
         steps = C if r[P_FLAG] else 1
-        dense_backward(theta[w:wb], grad[w:wb], grad[wb:wb + n // steps], delta, a_prev,
+        k[0](theta[w:wb], grad[w:wb], grad[wb:wb + n // steps], delta, a_prev,
                        delta_prev, need_prev, m * steps, n_in // steps, n // steps)
     elif kind == CONV2D and direct and r[P_ALGO] == DIRECT:
-        conv_backward_direct(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta, a_prev,
+        k[1](theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta, a_prev,
                              delta_prev, need_prev, s_buf, m, C, H, W, Co, r[P_KH], r[P_KW],
                              r[P_PAD_H], r[P_PAD_W], Ho, Wo)
     elif kind == CONV2D and conv:
         K = C * r[P_KH] * r[P_KW]
         M = m * Ho * Wo
-        conv_backward(theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta,
+        k[2](theta[w:wb], grad[w:wb], grad[wb:wb + Co], delta,
                       x_buf[x_off[l - 1]:x_off[l - 1] + M * K], s_buf[:M * Co],
                       s_buf[M * Co:M * (Co + K)], delta_prev, need_prev, m, C, H, W, Co,
                       r[P_KH], r[P_KW], r[P_STRIDE], r[P_PAD_H], r[P_PAD_W], Ho, Wo)
     elif kind == MAXPOOL2D and maxpool:
         if need_prev:
-            maxpool_backward(delta, i_buf[i_off[l - 1]:i_off[l - 1] + m * n], delta_prev,
+            k[3](delta, i_buf[i_off[l - 1]:i_off[l - 1] + m * n], delta_prev,
                              m, C, H, W, Ho, Wo)
     elif kind == AVGPOOL2D and avgpool:
         if need_prev:
-            avgpool_backward(delta, delta_prev, m, C, H, W, r[P_KH], r[P_KW], r[P_STRIDE],
+            k[4](delta, delta_prev, m, C, H, W, r[P_KH], r[P_KW], r[P_STRIDE],
                              Ho, Wo)
     elif kind == BATCHNORM and norm:
-        batchnorm_backward(theta[w:wb], grad[w:wb], grad[wb:wb + C], delta,
+        k[5](theta[w:wb], grad[w:wb], grad[wb:wb + C], delta,
                            x_buf[x_off[l - 1]:], delta_prev, need_prev, m, C, H * W, mode)
     else:  # Flatten, the layers of sequences, a residual block's input (plan_sequence.py)
         backward_other(sequences, r, l, theta, grad, alphas, x_buf, x_off, s_buf, a_prev, delta,
@@ -181,7 +184,7 @@ def layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off,
 @inlined
 def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
                   x_off, i_buf, i_off, s_buf, m, keep, seed, mode, sequences, conv, direct,
-                  maxpool, avgpool, norm):
+                  maxpool, avgpool, norm, k):
     """Backward pass, given delta[L] = dJ/dz[L] in delta_buf: for l = L..1,
     dW[l] and db[l] into grad, and for l > 1 delta[l-1] = dJ/da[l-1] (through
     f_l) times the dropout mask / keep, times g'_{l-1}(z[l-1])."""
@@ -192,11 +195,11 @@ def plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_b
             else delta_buf[:0]
         layer_backward(plan, l, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf,
                        x_off, i_buf, i_off, s_buf, m, delta_prev, need_prev, mode, sequences,
-                       conv, direct, maxpool, avgpool, norm)
+                       conv, direct, maxpool, avgpool, norm, k)
         if need_prev:
             if keep[l - 2] < 1.0:
-                apply_dropout(delta_prev, keep[l - 2], seed, a_off[l - 1])
-            backprop_rows(plan[l - 2, P_ACT], alphas[l - 2],
+                k[7](delta_prev, keep[l - 2], seed, a_off[l - 1])
+            k[6](plan[l - 2, P_ACT], alphas[l - 2],
                           z_buf[z_off[l - 2]:z_off[l - 2] + m * n_in],
                           a_buf[a_off[l - 1]:a_off[l - 1] + m * n_in], delta_prev,
                           keep[l - 2], m, n_in)
@@ -218,59 +221,123 @@ def passes(plan):
     """The passes of ``plan`` as Python calls them: (forward, backward,
     input_gradient, loss_and_gradient), compiled with the kernels of the
     kinds of layers the plan has and no others (a Sequential of Dense layers
-    compiles no convolution). The epoch loops call forward and backward
-    through pointers (``pointer``)."""
+    compiles no convolution); they add the kernel pointers (``kernels``)."""
+    return _python_passes(*flags(plan))
+
+
+def flags(plan):
+    """Which kinds the plan has: (sequences, conv by im2col, direct conv,
+    max pooling, average pooling, batch norm)."""
     kinds = plan[:, P_KIND]
     direct = (kinds == CONV2D) & (plan[:, P_ALGO] == DIRECT)
-    return _passes(bool(np.any(kinds >= RNN)), bool(np.any((kinds == CONV2D) & ~direct)),
-                   bool(np.any(direct)), bool(np.any(kinds == MAXPOOL2D)),
-                   bool(np.any(kinds == AVGPOOL2D)), bool(np.any(kinds == BATCHNORM)))
+    return (bool(np.any(kinds >= RNN)), bool(np.any((kinds == CONV2D) & ~direct)),
+            bool(np.any(direct)), bool(np.any(kinds == MAXPOOL2D)),
+            bool(np.any(kinds == AVGPOOL2D)), bool(np.any(kinds == BATCHNORM)))
 
 
 @functools.cache
-def _passes(sequences, conv, direct, maxpool, avgpool, norm):
-    """``passes`` for these flags: constants closed over, so the branches of
-    absent kinds are pruned before typing (numba's cache keys a closure by
-    their values) and ``sequences`` is a literal for ``plan_sequence``."""
+def _python_passes(*kinds):
+    forward, backward, input_gradient = jitted_passes(*kinds)
 
-    @pointable
-    def forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
-                i_off, s_buf, m, keep, seed, mode):
-        plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
-                     i_buf, i_off, s_buf, m, keep, seed, mode, sequences, conv, direct, maxpool,
-                     avgpool, norm)
+    def fwd(*args):
+        forward(*args, *kernels(args[1].dtype, kinds)[0])
 
-    @pointable
-    def backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
-                 i_buf, i_off, s_buf, m, keep, seed, mode):
-        plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
-                      x_off, i_buf, i_off, s_buf, m, keep, seed, mode, sequences, conv, direct,
-                      maxpool, avgpool, norm)
+    def bwd(*args):
+        backward(*args, *kernels(args[1].dtype, kinds)[1])
 
-    @jit
-    def input_gradient(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
-                       x_off, i_buf, i_off, s_buf, m, dX, mode):
-        """dJ/da[0] (= dJ/dX) into dX (flat, m rows), after a backward pass left
-        delta[1] in delta_buf: layer 1's backward step taken through to its input
-        (f_1's input gradient, as for the hidden layers); its dW[1] and db[1] go
-        into ``grad``, a scratch vector."""
-        layer_backward(plan, 1, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf,
-                       x_off, i_buf, i_off, s_buf, m, dX, True, mode, sequences, conv, direct,
-                       maxpool, avgpool, norm)
+    def in_grad(*args):
+        input_gradient(*args, *kernels(args[1].dtype, kinds)[1])
 
     def loss_and_gradient(plan, theta, grad, running, alphas, a_buf, a_off, z_buf, z_off,
                           delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
                           seed, mode):
         """One forward and backward pass: returns J, writes dJ/dtheta into grad
         (y: the targets, flat row-major (m, n_L))."""
-        forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
-                i_off, s_buf, m, keep, seed, mode)
+        fwd(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
+            i_off, s_buf, m, keep, seed, mode)
         J = plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, m, y, loss, scale)
-        backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
-                 i_buf, i_off, s_buf, m, keep, seed, mode)
+        bwd(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
+            i_buf, i_off, s_buf, m, keep, seed, mode)
         return J
 
-    return forward, backward, input_gradient, loss_and_gradient
+    return fwd, bwd, in_grad, loss_and_gradient
+
+
+@functools.cache
+def jitted_passes(sequences, conv, direct, maxpool, avgpool, norm):
+    """(forward, backward, input_gradient) for these flags (``flags``), each
+    taking its eight kernel pointers (``kernels``) last, one by one (numba's
+    parallel loops take no tuple of pointers): the flags are constants
+    closed over, so the branches of absent kinds are pruned before typing
+    (numba's cache keys a closure by their values) and ``sequences`` is a
+    literal for ``plan_sequence``."""
+
+    @pointable
+    def forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
+                i_off, s_buf, m, keep, seed, mode, k0, k1, k2, k3, k4, k5, k6, k7):
+        plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
+                     i_buf, i_off, s_buf, m, keep, seed, mode, sequences, conv, direct, maxpool,
+                     avgpool, norm, (k0, k1, k2, k3, k4, k5, k6, k7))
+
+    @pointable
+    def backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
+                 i_buf, i_off, s_buf, m, keep, seed, mode, k0, k1, k2, k3, k4, k5, k6, k7):
+        plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
+                      x_off, i_buf, i_off, s_buf, m, keep, seed, mode, sequences, conv, direct,
+                      maxpool, avgpool, norm, (k0, k1, k2, k3, k4, k5, k6, k7))
+
+    @jit
+    def input_gradient(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
+                       x_off, i_buf, i_off, s_buf, m, dX, mode, k0, k1, k2, k3, k4, k5, k6, k7):
+        """dJ/da[0] (= dJ/dX) into dX (flat, m rows), after a backward pass left
+        delta[1] in delta_buf: layer 1's backward step taken through to its input
+        (f_1's input gradient, as for the hidden layers); its dW[1] and db[1] go
+        into ``grad``, a scratch vector."""
+        layer_backward(plan, 1, theta, grad, alphas, a_buf, a_off, delta_buf, z_off, x_buf,
+                       x_off, i_buf, i_off, s_buf, m, dX, True, mode, sequences, conv, direct,
+                       maxpool, avgpool, norm, (k0, k1, k2, k3, k4, k5, k6, k7))
+
+    return forward, backward, input_gradient
+
+
+# The kernels the passes call through pointers, in the order of their index
+# in the passes (k[0] ... k[7]); ``_signatures`` gives their argument types.
+FORWARD_KERNELS = (dense_forward, conv_forward_direct, conv_forward, maxpool_forward,
+                   avgpool_forward, batchnorm_forward, activate_rows, apply_dropout)
+BACKWARD_KERNELS = (dense_backward, conv_backward_direct, conv_backward, maxpool_backward,
+                    avgpool_backward, batchnorm_backward, backprop_rows, apply_dropout)
+
+
+def _signatures(dtype):
+    v, w = typeof(np.zeros(0, dtype)), typeof(np.zeros(0, np.int64))
+    i, f, b, u = types.int64, types.float64, types.boolean, types.uint64
+    forward = ((v,) * 4 + (i,) * 3, (v,) * 5 + (i,) * 11, (v,) * 6 + (i,) * 12,
+               (v, v, w) + (i,) * 9, (v, v) + (i,) * 9, (v,) * 6 + (i,) * 4,
+               (i, f, v, v, i, i), (v, f, u, i))
+    backward = ((v,) * 6 + (b, i, i, i), (v,) * 6 + (b, v) + (i,) * 11,
+                (v,) * 8 + (b,) + (i,) * 12, (v, w, v) + (i,) * 6, (v, v) + (i,) * 9,
+                (v,) * 6 + (b,) + (i,) * 4, (i, f, v, v, v, f, i, i), (v, f, u, i))
+    return forward, backward
+
+
+@functools.cache
+def _kernels(dtype, kinds):
+    sequences, conv, direct, maxpool, avgpool, norm = kinds
+    present = (True, direct, conv, maxpool, avgpool, norm, True, True)
+    tables = []
+    for table, sigs in zip((FORWARD_KERNELS, BACKWARD_KERNELS), _signatures(dtype)):
+        filler = _pointer(table[-1], sigs[-1])  # in the slots of absent kinds: never called
+        tables.append(tuple(_pointer(kernel, sig) if there else filler
+                            for kernel, sig, there in zip(table, sigs, present)))
+    return tuple(tables)
+
+
+def kernels(dtype, kinds):
+    """(forward's, backward's) eight kernel pointers for ``dtype`` and the kinds
+    a plan has (``flags``; an absent kind's slot holds another pointer, never
+    called: its branches are pruned). The passes call their kernels through
+    them, so the passes' compile does not optimize the kernels' code again."""
+    return _kernels(np.dtype(dtype).str, kinds)
 
 
 def pointer(dispatcher, *args):
@@ -278,12 +345,22 @@ def pointer(dispatcher, *args):
     function a jitted caller calls through its address. The caller's
     compile then does not link the callee's code in and optimize it again,
     as numba does for every jitted callee."""
-    key = (dispatcher, tuple(typeof(a) for a in args))
+    return _pointer(dispatcher, tuple(typeof(a) for a in args))
+
+
+def _pointer(dispatcher, sig):
+    key = (dispatcher, sig)
     found = _POINTERS.get(key)
     if found is None:
-        dispatcher.compile(key[1])
-        found = _POINTERS[key] = CompileResultWAP(dispatcher.overloads[key[1]])
+        dispatcher.compile(sig)
+        found = _POINTERS[key] = CompileResultWAP(dispatcher.overloads[sig])
     return found
 
 
 _POINTERS: dict = {}
+
+# numba marks its first-class functions experimental and says so at every
+# compile that uses them; the passes rely on them by design (tests/test_split.py
+# and every Sequential test exercise them), so the notice is not the user's concern.
+warnings.filterwarnings("ignore", ".*First-class function type feature is experimental",
+                        NumbaExperimentalFeatureWarning)

@@ -4,7 +4,10 @@ into parts that threads run at once (``numba.prange``).
 The epoch loops (``plan_train``) call one of the two through a pointer
 (``plan.pointer``), and both call the plan's passes and ``part_pass``
 through pointers too, so none links another's code into its own (numba
-optimizes a linked callee's code again in every caller).
+optimizes a linked callee's code again in every caller). The passes' kernel
+pointers travel as sixteen arguments, f0..f7 and b0..b7, not as tuples:
+numba's parallel loop takes no argument whose type holds a tuple of
+pointers.
 
 Splitting, into as many parts as numba has threads, is exact for plans
 without BatchNorm (whose statistics are over the whole batch) and without
@@ -56,35 +59,39 @@ def add_parts(grad, grads, losses, P):
 @pointable
 def part_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
               z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, lo, hi, y, loss, scale, keep,
-              seed, mode):
+              seed, mode, f0, f1, f2, f3, f4, f5, f6, f7, b0, b1, b2, b3, b4, b5, b6, b7):
     """J of the batch's rows [lo, hi), whose blocks start at the offsets given,
-    and (J finite) their dJ/dtheta into grad."""
+    and (J finite) their dJ/dtheta into grad; f0..f7, b0..b7: the forward and
+    backward passes' kernel pointers (``plan.kernels``)."""
     forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
-            i_off, s_buf, hi - lo, keep, seed, mode)
+            i_off, s_buf, hi - lo, keep, seed, mode, f0, f1, f2, f3, f4, f5, f6, f7)
     n_out = layer_sizes(plan[plan.shape[0] - 1])[1]
     J = plan_loss(plan, alphas, a_buf, a_off, z_buf, z_off, delta_buf, hi - lo, y[lo * n_out:],
                   loss, scale)
     if math.isfinite(J):
         backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
-                 i_buf, i_off, s_buf, hi - lo, keep, seed, mode)
+                 i_buf, i_off, s_buf, hi - lo, keep, seed, mode, b0, b1, b2, b3, b4, b5, b6, b7)
     return J
 
 
 @pointable
 def whole_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
                z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
-               seed, mode, parts):
+               seed, mode, parts, f0, f1, f2, f3, f4, f5, f6, f7, b0, b1, b2, b3, b4, b5, b6,
+               b7):
     """J of the batch's m rows and (J finite) dJ/dtheta into grad; of ``parts``
     (the arguments of ``split_pass``) only ``part_pass``'s pointer is used."""
-    return parts[5](forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
-                     z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, 0, m, y, loss, scale,
-                     keep, seed, mode)
+    part = parts[5]
+    return part(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
+                z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, 0, m, y, loss, scale, keep,
+                seed, mode, f0, f1, f2, f3, f4, f5, f6, f7, b0, b1, b2, b3, b4, b5, b6, b7)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def split_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
                z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
-               seed, mode, parts):
+               seed, mode, parts, f0, f1, f2, f3, f4, f5, f6, f7, b0, b1, b2, b3, b4, b5, b6,
+               b7):
     """``whole_pass`` with the batch's rows split into P parts, one thread
     each: part p is rows [p m / P, (p + 1) m / P). ``parts`` = (grads,
     scratch, strides, shifted, losses, part_pass): parts 1..P-1's gradients
@@ -98,10 +105,13 @@ def split_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_o
         for b, offsets in enumerate((a_off, z_off, x_off, i_off)):
             shift(offsets, strides[b], p * m // P, shifted[p, b])
     for p in prange(P):
-        losses[p] = part(forward, backward, plan, theta, grad if p == 0 else grads[p - 1],
-                         running, alphas, a_buf, shifted[p, A, :a_off.size], z_buf,
-                         shifted[p, Z, :z_off.size], delta_buf, x_buf,
-                         shifted[p, X, :x_off.size], i_buf, shifted[p, I, :i_off.size],
-                         s_buf if p == 0 else scratch[p - 1], p * m // P, (p + 1) * m // P, y,
-                         loss, scale, keep, seed, mode)
+        g = grad if p == 0 else grads[p - 1]
+        s = s_buf if p == 0 else scratch[p - 1]
+        a_p, z_p = shifted[p, A, :a_off.size], shifted[p, Z, :z_off.size]
+        x_p, i_p = shifted[p, X, :x_off.size], shifted[p, I, :i_off.size]
+        lo, hi = p * m // P, (p + 1) * m // P
+        losses[p] = part(forward, backward, plan, theta, g, running, alphas, a_buf, a_p, z_buf,
+                         z_p, delta_buf, x_buf, x_p, i_buf, i_p, s, lo, hi, y, loss, scale, keep,
+                         seed, mode, f0, f1, f2, f3, f4, f5, f6, f7, b0, b1, b2, b3, b4, b5, b6,
+                         b7)
     return add_parts(grad, grads, losses, P)

@@ -42,15 +42,17 @@ def train_step(args, order, start, m, scale, t):
     split pass) calls the plan's ``forward`` and ``backward``."""
     (theta, grad, plan, running, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
      i_buf, i_off, s_buf, y_buf, X, Y, loss, keep, seed, l1, l2, clip_value, clip_norm, forward,
-     backward, step_pass, halves) = args
+     backward, kernels, step_pass, parts) = args
     n_in = X.shape[1]
     y = y_buf[:m * Y.shape[1]]
     gather_rows(X, order, start, m, a_buf[a_off[0]:a_off[0] + m * n_in])
     gather_rows(Y, order, start, m, y)
     step_seed = mix64(np.uint64(seed) + np.uint64(t))
+    (f0, f1, f2, f3, f4, f5, f6, f7), (b0, b1, b2, b3, b4, b5, b6, b7) = kernels
     J = step_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
                   z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
-                  step_seed, TRAIN_UPDATE, halves)
+                  step_seed, TRAIN_UPDATE, parts, f0, f1, f2, f3, f4, f5, f6, f7, b0, b1, b2,
+                  b3, b4, b5, b6, b7)
     if not math.isfinite(J):
         return J, LOSS_NOT_FINITE
     norm = plan_penalize_and_clip(plan, theta, grad, l1, l2, clip_value, clip_norm)
@@ -75,8 +77,8 @@ def train_epochs(step_args, state, hyper, opt, t0, lrs, orders, batch_size, scal
     ``stop[0]`` is set. ``step_args``: the tuple of
     ``train_step`` (theta, grad, plan, running, alphas, workspaces, X, Y, loss,
     keep, seed, l1, l2, clip_value, clip_norm, the plan's forward and backward
-    passes, the step's pass and its halves' buffers (``plan_step``), the three
-    as ``plan.pointer``s)."""
+    passes and their kernels, the step's pass and its parts' buffers
+    (``plan_step``), passes and kernels as pointers (``plan.pointer``))."""
     entry = _EPOCHS.get(opt)
     if entry is None:
         raise ValueError("train_epochs: Newton's method is not a fused update"
