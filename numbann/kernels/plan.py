@@ -21,10 +21,10 @@ shared by every plan; the passes are compiled per set of kinds a plan has
 (``passes``: a Sequential of Dense layers compiles no convolution); the
 passes call their kernels, and the epoch loops the passes, through
 pointers (``pointer``, ``kernels``), so no compile optimizes a callee's
-code again. LeNet-5's first fit from an empty cache at one thread: 19-22 s
-with the kernels inlined into one pass for every kind, 16 s with them
-compiled once and linked, 14.5-15 s through pointers (measured in pairs,
-same machine and hour).
+code again. LeNet-5's first fit from an empty cache at one thread, import
+included (benchmarks/cnn.py): 19-22 s with the kernels inlined into one
+pass for every kind, 15.6-18 s now; of that, calling the kernels through
+pointers rather than linking them saved 1.1 s (paired runs).
 
 Workspaces for a batch of up to ``capacity`` rows: ``a_buf``/``a_off``,
 ``z_buf``/``z_off``, ``delta_buf`` (as the dense kernels, each layer's block
