@@ -224,7 +224,7 @@ def _tanh_for(z):
     return tanh32
 
 
-@pointable
+@jit
 def activate_rows(code, alpha, z, a, m, n):
     """a = g(z) on row-major (m, n) slices; softmax row by row:
     a_i = e^{z_i - max z} / sum_j e^{z_j - max z}.
@@ -308,7 +308,7 @@ def activation_slope(code, alpha, z, a):
     return 0.0  # STEP
 
 
-@pointable
+@jit
 def backprop_rows(code, alpha, z, a, delta, keep, m, n):
     """Turn dJ/da into dJ/dz = delta, in place, on row-major (m, n) slices.
 
@@ -371,7 +371,7 @@ def dropout_uniform(seed, index):
     return (h >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@pointable
+@jit
 def apply_dropout(a, keep, seed, offset):
     """Inverted dropout: a <- a * mask / keep, mask_k = [u_k < keep] (k counts
     the elements of a row-major, from ``offset``)."""
