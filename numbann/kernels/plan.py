@@ -300,12 +300,27 @@ def jitted_passes(sequences, conv, direct, maxpool, avgpool, norm):
     return forward, backward, input_gradient
 
 
+# The dense engine's row kernels get pointable wrappers of their own: made
+# pointable in place, they slowed the dense engine's small workload 0.0062 ->
+# 0.0108 s. (A second dispatcher of the same Python function would share its
+# numba cache entry, which has no C wrapper.)
+@pointable
+def _activate(code, alpha, z, a, m, n):
+    activate_rows(code, alpha, z, a, m, n)
+
+
+@pointable
+def _backprop(code, alpha, z, a, delta, keep, m, n):
+    backprop_rows(code, alpha, z, a, delta, keep, m, n)
+
+
+@pointable
+def _dropout(a, keep, seed, offset):
+    apply_dropout(a, keep, seed, offset)
+
+
 # The kernels the passes call through pointers, in the order of their index
 # in the passes (k[0] ... k[7]); ``_signatures`` gives their argument types.
-# the dense engine's row kernels, compiled again with a C wrapper: made pointable
-# in place, they slowed the dense engine's small workload 0.0062 -> 0.0108 s
-_activate, _backprop, _dropout = (pointable(k.py_func)
-                                  for k in (activate_rows, backprop_rows, apply_dropout))
 FORWARD_KERNELS = (dense_forward, conv_forward_direct, conv_forward, maxpool_forward,
                    avgpool_forward, batchnorm_forward, _activate, _dropout)
 BACKWARD_KERNELS = (dense_backward, conv_backward_direct, conv_backward, maxpool_backward,
