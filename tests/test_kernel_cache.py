@@ -1,7 +1,8 @@
-"""numba keys its on-disk cache by the Python function's name and line, not by
-the compile options: two dispatchers of one function share a cache entry, and
-a pointable one (``cfunc`` wrapper) loaded from a plain one's entry has no C
-wrapper (its pointer is 0)."""
+"""numba names its cache files by a function's file, qualified name and line,
+not by the compile options: two dispatchers under one name share cache
+entries, and a pointable one (C wrapper) loaded from a plain one's entry has
+no C wrapper (a null pointer: the layer engine's fit failed after a dense fit
+had filled the cache)."""
 import importlib
 from pathlib import Path
 
@@ -16,12 +17,14 @@ def _modules():
             yield importlib.import_module(".".join(parts))
 
 
-def test_each_compiled_function_has_one_dispatcher():
+def test_no_two_dispatchers_share_cache_files():
     dispatchers: dict = {}
     for module in _modules():
         for value in vars(module).values():
             if hasattr(value, "py_func") and hasattr(value, "targetoptions"):
-                dispatchers.setdefault(value.py_func.__code__, set()).add(id(value))
+                f = value.py_func
+                name = (f.__code__.co_filename, f.__qualname__, f.__code__.co_firstlineno)
+                dispatchers.setdefault(name, set()).add(id(value))
     assert len(dispatchers) > 50
-    shared = [code.co_name for code, ids in dispatchers.items() if len(ids) > 1]
-    assert not shared, f"compiled twice from one function, so sharing a cache entry: {shared}"
+    shared = [name[1] for name, ids in dispatchers.items() if len(ids) > 1]
+    assert not shared, f"dispatchers sharing cache files: {shared}"

@@ -48,16 +48,21 @@ BCE_EPS = float(np.float32(1e-12))
 
 # cache=True: a new process loads the machine code (~10 ms per entry point)
 # instead of compiling it again. no_cfunc_wrapper: the C-callable wrapper is
-# only needed to pass a kernel as a first-class function, which numbann never
-# does; skipping it saved ~6% of the cold compile, measured.
+# only needed to call a function through a pointer, which the dense engine
+# never does; skipping it saved ~6% of the cold compile, measured.
 JIT_OPTIONS = dict(cache=True, error_model="numpy", no_cfunc_wrapper=True)
 jit = njit(**JIT_OPTIONS)
 # Inlined into its jitted callers at numba's IR level (compiled on its own only
 # when called from Python): one compiled function less in the call tree, and
 # branches on a constant argument are pruned before they are compiled.
 inlined = njit(inline="always", **JIT_OPTIONS)
-# With a C wrapper: what the layer engine calls through a pointer (plan.pointer).
-pointable = njit(cache=True, error_model="numpy")
+# What the layer engine calls through a pointer (plan.pointer) and only so: a C
+# wrapper and no CPython wrapper (LeNet's first fit 16.7 -> 14.4 s, measured).
+# Python cannot call these: numba would jump to the missing wrapper.
+POINTER_OPTIONS = dict(cache=True, error_model="numpy", no_cpython_wrapper=True)
+pointable = njit(**POINTER_OPTIONS)
+# Called through a pointer and from Python too: both wrappers.
+pointable_and_callable = njit(cache=True, error_model="numpy")
 
 
 # ---------------------------------------------------------------- views

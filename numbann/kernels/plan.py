@@ -35,6 +35,7 @@ layer's im2col rows, a BatchNorm layer's batch statistics and xhat);
 BatchNorm running statistics (not trained, saved with the network).
 """
 import functools
+from types import FunctionType
 import warnings
 
 import numpy as np
@@ -49,7 +50,7 @@ from .conv import (avgpool_backward, avgpool_forward, conv_backward, conv_forwar
                    maxpool_backward, maxpool_forward)
 from .conv_direct import conv_backward_direct, conv_forward_direct
 from .cpu import (PLAIN, TRANSPOSED, activate_rows, apply_dropout, backprop_rows, gemm, inlined,
-                  jit, loss_rows, pointable)
+                  jit, loss_rows, pointable, pointable_and_callable)
 from .norm import batchnorm_backward, batchnorm_forward
 from .plan_sequence import backward_other, forward_other, skip_into
 
@@ -272,14 +273,14 @@ def jitted_passes(sequences, conv, direct, maxpool, avgpool, norm):
     (numba's cache keys a closure by their values) and ``sequences`` is a
     literal for ``plan_sequence``."""
 
-    @pointable
+    @pointable_and_callable
     def forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off, i_buf,
                 i_off, s_buf, m, keep, seed, mode, k0, k1, k2, k3, k4, k5, k6, k7):
         plan_forward(plan, theta, running, alphas, a_buf, a_off, z_buf, z_off, x_buf, x_off,
                      i_buf, i_off, s_buf, m, keep, seed, mode, sequences, conv, direct, maxpool,
                      avgpool, norm, (k0, k1, k2, k3, k4, k5, k6, k7))
 
-    @pointable
+    @pointable_and_callable
     def backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf, x_off,
                  i_buf, i_off, s_buf, m, keep, seed, mode, k0, k1, k2, k3, k4, k5, k6, k7):
         plan_backward(plan, theta, grad, alphas, a_buf, a_off, z_buf, z_off, delta_buf, x_buf,
@@ -300,24 +301,23 @@ def jitted_passes(sequences, conv, direct, maxpool, avgpool, norm):
     return forward, backward, input_gradient
 
 
-# The dense engine's row kernels get pointable wrappers of their own: made
+def _pointable_twin(dispatcher):
+    """A pointable dispatcher of ``dispatcher``'s Python function, under a name
+    of its own. numba names its cache files by a function's module, qualified
+    name and line, not by its compile options: a second dispatcher of the same
+    function would load the first's entries, which have no C wrapper."""
+    f = dispatcher.py_func
+    twin = FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
+    twin.__qualname__ = f"{f.__qualname__}_pointable"
+    twin.__doc__ = f.__doc__
+    return pointable(twin)
+
+
+# The dense engine's row kernels, as the layer engine calls them: made
 # pointable in place, they slowed the dense engine's small workload 0.0062 ->
-# 0.0108 s. (A second dispatcher of the same Python function would share its
-# numba cache entry, which has no C wrapper.)
-@pointable
-def _activate(code, alpha, z, a, m, n):
-    activate_rows(code, alpha, z, a, m, n)
-
-
-@pointable
-def _backprop(code, alpha, z, a, delta, keep, m, n):
-    backprop_rows(code, alpha, z, a, delta, keep, m, n)
-
-
-@pointable
-def _dropout(a, keep, seed, offset):
-    apply_dropout(a, keep, seed, offset)
-
+# 0.0108 s.
+_activate, _backprop, _dropout = map(_pointable_twin,
+                                     (activate_rows, backprop_rows, apply_dropout))
 
 # The kernels the passes call through pointers, in the order of their index
 # in the passes (k[0] ... k[7]); ``_signatures`` gives their argument types.

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .cpu import inlined
+from .cpu import POINTER_OPTIONS, inlined
 from .plan import layer_sizes, plan_loss, pointable
 
 # rows of ``strides`` and ``shifted``: offsets of a_buf, z_buf (and delta_buf), x_buf, i_buf
@@ -87,7 +87,7 @@ def whole_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_o
                 seed, mode, f0, f1, f2, f3, f4, f5, f6, f7, b0, b1, b2, b3, b4, b5, b6, b7)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, **POINTER_OPTIONS)
 def split_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
                z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
                seed, mode, parts, f0, f1, f2, f3, f4, f5, f6, f7, b0, b1, b2, b3, b4, b5, b6,
