@@ -65,7 +65,11 @@ def test_dense_input_gradient_matches_finite_differences(problem):
     assert step.dX.shape == X.shape
     np.testing.assert_allclose(step.dX, step.delta[1] @ net.W[1], rtol=1e-12, atol=1e-15)
     report = nb.gradcheck(net, X, Y, loss, wrt="input")
-    assert report.ok(1e-6), report
+    # central differences resolve dJ/dX only to about u |J| / eps (u: float64's
+    # unit roundoff, eps = 1e-6): a gradient near that floor (|dX| ~ 1e-5
+    # with a width-1 layer) cannot be checked to 1e-6 relative
+    floor = 10 * np.finfo(float).eps * max(abs(step.loss), 1.0) / 1e-6
+    assert report.ok(1e-6) or np.max(np.abs(report.numeric - report.backprop)) < floor, report
 
 
 # Sequential stacks by the kind of their first layer: dX goes through it

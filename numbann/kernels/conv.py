@@ -46,7 +46,7 @@ def pool_scale(k_h, k_w):
     return 1.0 / (k_h * k_w)
 
 
-@inlined
+@jit
 def im2col(a_prev, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, cols):
     """cols[(i, p, q), (c, u, v)] = a[l-1][i, c, p s - p_h + u, q s - p_w + v],
     0 where that lies in the zero padding. Rows (i, p, q) and columns
@@ -76,7 +76,7 @@ def im2col(a_prev, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, cols):
                                 cols[U(k)] = zero
 
 
-@inlined
+@jit
 def col2im(dcols, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, delta_prev):
     """The adjoint of im2col: delta_prev[i, c, h, w] = sum of dcols over every
     (output position, filter tap) that read a[l-1][i, c, h, w]."""
