@@ -175,7 +175,7 @@ def child(contender, repeats, quick, path):
         times.append(time.perf_counter() - t)
         curve = losses
     out = dict(status="ok", times=times, samples=n, warmup_s=warmup_s, losses=list(map(float, curve)))
-    if contender == "numbann":
+    if contender == "numbann" and os.environ.get("NUMBA_NUM_THREADS") == "1":
         out["breakdown"] = layer_breakdown(model)
     _write(path, out)
 
@@ -238,11 +238,12 @@ def render(results, cold, meta):
                     if torch_losses and name != "torch" else "")
             lines.append(f"| {name} | {t:.3g} | {min(r['times']):.3g}–{max(r['times']):.3g} | "
                          f"{r['samples'] / t:,.0f} | {speed} | {diff} | {r['warmup_s']:.2f} |")
-        if ref.get("breakdown"):
+        if ref.get("breakdown") and int(threads) == 1:
             lines += ["", f"numbann, time per layer of one pass over a batch of {BATCH} "
-                      "(forward and backward, microseconds; with two threads or more a "
-                      "training step splits the batch over them, one such pass per part "
-                      "at once):", "",
+                      "(forward and backward, microseconds, best of nine means; with two "
+                      "threads or more a training step splits the batch over them, one such "
+                      "pass per part at once, so this single-thread table is the only one):",
+                      "",
                       "| layer | kind | forward µs | backward µs |", "|---|---|---|---|"]
             lines += [f"| {b['layer']} | {b['kind']} | {b['forward_us']:.0f} | "
                       f"{b['backward_us']:.0f} |" for b in ref["breakdown"]]

@@ -21,10 +21,11 @@ shared by every plan; the passes are compiled per set of kinds a plan has
 (``passes``: a Sequential of Dense layers compiles no convolution); the
 passes call their kernels, and the epoch loops the passes, through
 pointers (``pointer``, ``kernels``), so no compile optimizes a callee's
-code again. LeNet-5's first fit from an empty cache at one thread, import
-included (benchmarks/cnn.py): 19-22 s with the kernels inlined into one
-pass for every kind, 15.6-18 s now; of that, calling the kernels through
-pointers rather than linking them saved 1.1 s (paired runs).
+code again; what is only called through a pointer is compiled without a
+CPython wrapper (``cpu.pointable``). LeNet-5's first fit from an empty
+cache at one thread, import included (benchmarks/cnn.py): 19-22 s with
+the kernels inlined into one pass for every kind, 15.6-18 s with pointers,
+13.7-15.0 s (median 14.1) without the wrappers.
 
 Workspaces for a batch of up to ``capacity`` rows: ``a_buf``/``a_off``,
 ``z_buf``/``z_off``, ``delta_buf`` (as the dense kernels, each layer's block
