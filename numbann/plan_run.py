@@ -9,7 +9,8 @@ from . import training
 from ._typing import Array
 from .base import NO_SEED
 from .kernels import codes, plan_train
-from .kernels.plan import flags, jitted_passes, kernels, pointer
+from .kernels.plan import flags, jitted_passes, kernels
+from .kernels.pointers import pointer
 from .kernels.plan_step import part_pass, split_pass, whole_pass
 
 

@@ -18,7 +18,8 @@ product ``cols @ W.T``, one BLAS call for the batch.
 import numpy as np
 from numba.extending import register_jitable
 
-from .cpu import PLAIN, TRANSPOSED, gemm, inlined, jit, pointable
+from .cpu import PLAIN, TRANSPOSED, gemm, inlined, jit
+from .pointers import pointable
 
 U = np.uint64  # an index known to be >= 0 (see im2col)
 

@@ -21,12 +21,13 @@ against 1.1 ms forward): short rows do not pay for a loop per tap, so
 """
 from numba import njit
 
-from .cpu import JIT_OPTIONS, POINTER_OPTIONS
+from .cpu import JIT_OPTIONS
+from .pointers import pointer_only
 
 DIRECT_MIN_WIDE = 256  # wide-row length n from which the direct kernels win (see above)
 fast = njit(fastmath={"reassoc", "contract"}, **JIT_OPTIONS)
 fast_inlined = njit(fastmath={"reassoc", "contract"}, inline="always", **JIT_OPTIONS)
-fast_pointable = njit(fastmath={"reassoc", "contract"}, **POINTER_OPTIONS)
+fast_pointable = pointer_only(fastmath={"reassoc", "contract"})
 
 
 # One filter row (kw taps) at a time, the taps of a row fused into one pass

@@ -56,13 +56,6 @@ jit = njit(**JIT_OPTIONS)
 # when called from Python): one compiled function less in the call tree, and
 # branches on a constant argument are pruned before they are compiled.
 inlined = njit(inline="always", **JIT_OPTIONS)
-# What the layer engine calls through a pointer (plan.pointer) and only so: a C
-# wrapper and no CPython wrapper (LeNet's first fit 16.7 -> 14.4 s, measured).
-# Python cannot call these: numba would jump to the missing wrapper.
-POINTER_OPTIONS = dict(cache=True, error_model="numpy", no_cpython_wrapper=True)
-pointable = njit(**POINTER_OPTIONS)
-# Called through a pointer and from Python too: both wrappers.
-pointable_and_callable = njit(cache=True, error_model="numpy")
 
 
 # ---------------------------------------------------------------- views

@@ -14,7 +14,8 @@ import math
 
 from numba.extending import register_jitable
 
-from .cpu import inlined, jit, pointable
+from .cpu import inlined, jit
+from .pointers import pointable
 
 EPS = 1e-5  # PyTorch's defaults
 MOMENTUM = 0.1

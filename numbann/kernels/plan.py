@@ -20,9 +20,9 @@ Compile time is what a first fit waits for, so: the per-kind kernels
 shared by every plan; the passes are compiled per set of kinds a plan has
 (``passes``: a Sequential of Dense layers compiles no convolution); the
 passes call their kernels, and the epoch loops the passes, through
-pointers (``pointer``, ``kernels``), so no compile optimizes a callee's
+pointers (``pointers.pointer``, ``kernels``), so no compile optimizes a callee's
 code again; what is only called through a pointer is compiled without a
-CPython wrapper (``cpu.pointable``). LeNet-5's first fit from an empty
+CPython wrapper (``pointers.pointable``). LeNet-5's first fit from an empty
 cache at one thread, import included (benchmarks/cnn.py): 19-22 s with
 the kernels inlined into one pass for every kind, 15.6-18 s with pointers,
 13.7-15.0 s (median 14.1) without the wrappers.
@@ -36,13 +36,9 @@ layer's im2col rows, a BatchNorm layer's batch statistics and xhat);
 BatchNorm running statistics (not trained, saved with the network).
 """
 import functools
-from types import FunctionType
-import warnings
 
 import numpy as np
 from numba import typeof, types
-from numba.core.errors import NumbaExperimentalFeatureWarning
-from numba.core.types.function_type import CompileResultWAP
 
 from .codes import (AVGPOOL2D, BATCHNORM, CONV2D, DENSE, DIRECT, MAXPOOL2D, P_ACT, P_ALGO, P_CIN,
                     P_COUT, P_FLAG, P_HIN, P_HOUT, P_KH, P_KIND, P_KW, P_NW, P_PAD_H, P_PAD_W,
@@ -51,9 +47,10 @@ from .conv import (avgpool_backward, avgpool_forward, conv_backward, conv_forwar
                    maxpool_backward, maxpool_forward)
 from .conv_direct import conv_backward_direct, conv_forward_direct
 from .cpu import (PLAIN, TRANSPOSED, activate_rows, apply_dropout, backprop_rows, gemm, inlined,
-                  jit, loss_rows, pointable, pointable_and_callable)
+                  jit, loss_rows)
 from .norm import batchnorm_backward, batchnorm_forward
 from .plan_sequence import backward_other, forward_other, skip_into
+from .pointers import pointable, pointable_and_callable, pointer_for, twin
 
 
 
@@ -302,23 +299,10 @@ def jitted_passes(sequences, conv, direct, maxpool, avgpool, norm):
     return forward, backward, input_gradient
 
 
-def _pointable_twin(dispatcher):
-    """A pointable dispatcher of ``dispatcher``'s Python function, under a name
-    of its own. numba names its cache files by a function's module, qualified
-    name and line, not by its compile options: a second dispatcher of the same
-    function would load the first's entries, which have no C wrapper."""
-    f = dispatcher.py_func
-    twin = FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
-    twin.__qualname__ = f"{f.__qualname__}_pointable"
-    twin.__doc__ = f.__doc__
-    return pointable(twin)
-
-
 # The dense engine's row kernels, as the layer engine calls them: made
 # pointable in place, they slowed the dense engine's small workload 0.0062 ->
 # 0.0108 s.
-_activate, _backprop, _dropout = map(_pointable_twin,
-                                     (activate_rows, backprop_rows, apply_dropout))
+_activate, _backprop, _dropout = map(twin, (activate_rows, backprop_rows, apply_dropout))
 
 # The kernels the passes call through pointers, in the order of their index
 # in the passes (k[0] ... k[7]); ``_signatures`` gives their argument types.
@@ -346,8 +330,8 @@ def _kernels(dtype, kinds):
     present = (True, direct, conv, maxpool, avgpool, norm, True, True)
     tables = []
     for table, sigs in zip((FORWARD_KERNELS, BACKWARD_KERNELS), _signatures(dtype)):
-        filler = _pointer(table[-1], sigs[-1])  # in the slots of absent kinds: never called
-        tables.append(tuple(_pointer(kernel, sig) if there else filler
+        filler = pointer_for(table[-1], sigs[-1])  # in the slots of absent kinds: never called
+        tables.append(tuple(pointer_for(kernel, sig) if there else filler
                             for kernel, sig, there in zip(table, sigs, present)))
     return tuple(tables)
 
@@ -358,29 +342,3 @@ def kernels(dtype, kinds):
     called: its branches are pruned). The passes call their kernels through
     them, so the passes' compile does not optimize the kernels' code again."""
     return _kernels(np.dtype(dtype).str, kinds)
-
-
-def pointer(dispatcher, *args):
-    """``dispatcher`` compiled for the types of ``args``, as a first-class
-    function a jitted caller calls through its address. The caller's
-    compile then does not link the callee's code in and optimize it again,
-    as numba does for every jitted callee."""
-    return _pointer(dispatcher, tuple(typeof(a) for a in args))
-
-
-def _pointer(dispatcher, sig):
-    key = (dispatcher, sig)
-    found = _POINTERS.get(key)
-    if found is None:
-        dispatcher.compile(sig)
-        found = _POINTERS[key] = CompileResultWAP(dispatcher.overloads[sig])
-    return found
-
-
-_POINTERS: dict = {}
-
-# numba marks its first-class functions experimental and says so at every
-# compile that uses them; the passes rely on them by design (tests/test_split.py
-# and every Sequential test exercise them), so the notice is not the user's concern.
-warnings.filterwarnings("ignore", ".*First-class function type feature is experimental",
-                        NumbaExperimentalFeatureWarning)

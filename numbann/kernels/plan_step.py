@@ -27,10 +27,11 @@ are the parts'.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from .cpu import POINTER_OPTIONS, inlined
-from .plan import layer_sizes, plan_loss, pointable
+from .cpu import inlined
+from .plan import layer_sizes, plan_loss
+from .pointers import pointable, pointer_only
 
 # rows of ``strides`` and ``shifted``: offsets of a_buf, z_buf (and delta_buf), x_buf, i_buf
 A, Z, X, I = 0, 1, 2, 3
@@ -87,7 +88,7 @@ def whole_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_o
                 seed, mode, f0, f1, f2, f3, f4, f5, f6, f7, b0, b1, b2, b3, b4, b5, b6, b7)
 
 
-@njit(parallel=True, **POINTER_OPTIONS)
+@pointer_only(parallel=True)
 def split_pass(forward, backward, plan, theta, grad, running, alphas, a_buf, a_off, z_buf,
                z_off, delta_buf, x_buf, x_off, i_buf, i_off, s_buf, m, y, loss, scale, keep,
                seed, mode, parts, f0, f1, f2, f3, f4, f5, f6, f7, b0, b1, b2, b3, b4, b5, b6,
