@@ -6,9 +6,10 @@ it again, at every level; called through a pointer (``pointer``), a callee
 is compiled once and shared. What only a pointer calls is compiled with a C
 wrapper and without a CPython wrapper (``pointable``): the wrappers of
 signatures of up to 41 arguments, 16 of them pointers, cost LeNet-5's first
-fit 2.3 s (16.7 -> 14.4 s, measured). Python cannot call such a function
-(numba would jump to the missing wrapper), so ``PointerOnly`` raises
-instead.
+fit 2.3 s (16.7 -> 14.4 s, measured). numba would crash on a Python call to
+such a function (it jumps to the missing wrapper), so ``PointerOnly`` takes
+Python calls through a small jitted trampoline instead (``_python_call``,
+compiled on the first such call: what the tests' CPU references use).
 
 numba names its cache files by a function's file, qualified name and line,
 not by its compile options: a second dispatcher of the same function would
@@ -29,7 +30,8 @@ POINTER_OPTIONS = dict(cache=True, error_model="numpy", no_cpython_wrapper=True)
 
 class PointerOnly:
     """A dispatcher compiled for pointer calls only: attributes pass through
-    (``compile``, ``overloads``, ``py_func``), a Python call raises."""
+    (``compile``, ``overloads``, ``py_func``); a Python call goes through a
+    jitted trampoline."""
 
     def __init__(self, dispatcher: Any):
         self.dispatcher = dispatcher
@@ -42,8 +44,13 @@ class PointerOnly:
         return getattr(self.dispatcher, name)
 
     def __call__(self, *args: Any) -> Any:
-        raise TypeError(f"{self.__name__} is compiled to be called through a pointer "
-                        "(numbann.kernels.pointers.pointer) by compiled code, not from Python")
+        return _python_call(self.dispatcher, *args)
+
+
+@njit(error_model="numpy")
+def _python_call(kernel, *args):  # type: ignore[no-untyped-def]
+    """kernel(*args) from compiled code, which needs no CPython wrapper."""
+    return kernel(*args)
 
 
 def pointer_only(**options: Any) -> Callable[[Callable[..., Any]], PointerOnly]:
