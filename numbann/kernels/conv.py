@@ -22,6 +22,7 @@ from .cpu import PLAIN, TRANSPOSED, gemm, inlined, jit
 from .pointers import pointable
 
 U = np.uint64  # an index known to be >= 0 (see im2col)
+PER_SAMPLE_MIN_POSITIONS = 64  # output positions from which conv_backward goes sample by sample
 
 
 # ---------------------------------------------------------------- formulas shared with the GPU
@@ -140,9 +141,17 @@ def conv_backward(Wt, dW, db, delta, cols, dzt, dcols, delta_prev, need_prev,
         db[l][o] = sum_{i,p,q} delta[l][i, o, p, q];
     and dJ/da[l-1] = delta[l] full-convolved with W[l] rotated 180 degrees,
     computed as col2im(dzt @ W) (only when ``need_prev``).
+
+    With P = Ho Wo >= PER_SAMPLE_MIN_POSITIONS the products go one sample at
+    a time on delta[l]'s own (C_out, P) blocks, dW += delta_i @ cols_i and
+    dcols_i = delta_i.T @ W, with no transposed copy dzt: BLAS runs the one
+    long (C_out, K, m P) product at half speed (LeNet's second conv layer,
+    1 thread: dW 392 -> 198 us, dcols 257 -> 206 us; for P = 16 one product
+    is faster, measured).
     """
     K = C * kh * kw
     P = Ho * Wo
+    per_sample = P >= PER_SAMPLE_MIN_POSITIONS
     for o in range(Cout):
         db[o] = 0
     for i in range(m):
@@ -150,12 +159,24 @@ def conv_backward(Wt, dW, db, delta, cols, dzt, dcols, delta_prev, need_prev,
             do = delta[(i * Cout + o) * P:(i * Cout + o + 1) * P]
             total = do.dtype.type(0)
             for p in range(P):
-                dzt[(i * P + p) * Cout + o] = do[p]
                 total += do[p]
             db[o] += total
-    gemm(TRANSPOSED, PLAIN, Cout, K, m * P, dzt, Cout, cols, K, 0.0, dW, K)
+            if not per_sample:
+                for p in range(P):
+                    dzt[(i * P + p) * Cout + o] = do[p]
+    if per_sample:
+        for i in range(m):
+            delta_i = delta[i * Cout * P:(i + 1) * Cout * P]
+            gemm(PLAIN, PLAIN, Cout, K, P, delta_i, P, cols[i * P * K:(i + 1) * P * K], K,
+                 0.0 if i == 0 else 1.0, dW, K)
+            if need_prev:
+                gemm(TRANSPOSED, PLAIN, P, K, Cout, delta_i, P, Wt, K, 0.0,
+                     dcols[i * P * K:(i + 1) * P * K], K)
+    else:
+        gemm(TRANSPOSED, PLAIN, Cout, K, m * P, dzt, Cout, cols, K, 0.0, dW, K)
+        if need_prev:
+            gemm(PLAIN, PLAIN, m * P, K, Cout, dzt, Cout, Wt, K, 0.0, dcols, K)
     if need_prev:
-        gemm(PLAIN, PLAIN, m * P, K, Cout, dzt, Cout, Wt, K, 0.0, dcols, K)
         col2im(dcols, m, C, H, W, kh, kw, stride, ph, pw, Ho, Wo, delta_prev)
 
 
