@@ -20,12 +20,12 @@ Compile time is what a first fit waits for, so: the per-kind kernels
 shared by every plan; the passes are compiled per set of kinds a plan has
 (``passes``: a Sequential of Dense layers compiles no convolution); the
 passes call their kernels, and the epoch loops the passes, through
-pointers (``pointers.pointer``, ``kernels``), so no compile optimizes a callee's
-code again; what is only called through a pointer is compiled without a
-CPython wrapper (``pointers.pointable``). LeNet-5's first fit from an empty
-cache at one thread, import included (benchmarks/cnn.py): 19-22 s with
-the kernels inlined into one pass for every kind, 15.6-18 s with pointers,
-13.7-15.0 s (median 14.1) without the wrappers.
+pointers (``pointers.pointer``, ``kernels``), so no compile optimizes a
+callee's code again; what is only called through a pointer is compiled
+without a CPython wrapper (``pointers.pointable``). LeNet-5's first fit from
+an empty cache at one thread, import included (benchmarks/cnn.py): 19-22 s
+with the kernels inlined into one pass for every kind, 15.6-18 s with
+pointers, 13.6-15.5 s without the wrappers (medians of 3: 14.1-14.6 s).
 
 Workspaces for a batch of up to ``capacity`` rows: ``a_buf``/``a_off``,
 ``z_buf``/``z_off``, ``delta_buf`` (as the dense kernels, each layer's block

@@ -70,7 +70,6 @@ def twin(dispatcher: Any) -> PointerOnly:
     f = dispatcher.py_func
     copy = FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, f.__closure__)
     copy.__qualname__ = f"{f.__qualname__}_pointable"
-    copy.__doc__ = f.__doc__
     return pointable(copy)
 
 
