@@ -87,7 +87,7 @@ def main():
     right.axhline(step.dW[2][j, k], color="k", ls="--",
                   label=f"their sum = recorded dW[2][{j},{k}] = {step.dW[2][j, k]:.4g}")
     right.set(xlabel="image r of the recorded step", ylabel=f"delta[2]_r{j} * a[1]_r{k}",
-              title=f"Recorded step: dJ/dW[2][{j},{k}], one term per image")
+              title=f"dJ/dW[2][{j},{k}]: one term per image")
     right.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "demo.png", dpi=100)
